@@ -1,0 +1,147 @@
+"""The ``collab`` command: ``serve``, ``devwiki``, ``demo``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from . import __version__, config
+from .errors import ConfigError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="collab", description="MediaWiki Collab: real-time collaborative editing.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the collaboration server")
+    config.add_arguments(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    from . import devwiki
+
+    devwiki.add_cli(sub)
+
+    demo = sub.add_parser("demo", help="start a local dev wiki and the server, print where to go")
+    demo.add_argument("--dir", type=Path, default=Path(".demo"), help="where the demo keeps its wiki and data")
+    demo.add_argument("--wiki-port", type=int, default=8181)
+    demo.add_argument("--port", type=int, default=8765)
+    demo.add_argument("--stop", action="store_true", help="stop the demo's wiki and server")
+    demo.set_defaults(func=cmd_demo)
+
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .app import serve
+
+    try:
+        settings = config.settings_from(args)
+    except ConfigError as exc:
+        print(f"collab serve: {exc.message}", file=sys.stderr)
+        return 2
+    missing = [
+        flag for flag, value in (("--wiki-api", settings.wiki_api), ("--bot-user", settings.bot_user)) if not value
+    ]
+    if not settings.bot_password:
+        missing.append("COLLAB_BOT_PASSWORD or --bot-password-file")
+    if missing:
+        print(f"collab serve: missing {', '.join(missing)}", file=sys.stderr)
+        return 2
+    _setup_logging(settings.log_level)
+    return asyncio.run(serve(settings))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from . import devwiki
+
+    root = args.dir.resolve()
+    wiki_dir = root / "wiki"
+    pidfile = root / "collab.pid"
+    if args.stop:
+        _stop_pidfile(pidfile)
+        devwiki.down(wiki_dir, args.wiki_port)
+        print("demo stopped")
+        return 0
+    _stop_pidfile(pidfile)
+    collab_url = f"http://127.0.0.1:{args.port}"
+    wiki = devwiki.up(wiki_dir, args.wiki_port, collab_url=collab_url, rcfeed_port=args.port + 1)
+    env = wiki.env()
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    log_path = root / "collab.log"
+    proc_env = dict(os.environ, COLLAB_BOT_PASSWORD=env["DEVWIKI_BOT_PASSWORD"])
+    with open(log_path, "ab") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "collab", "serve", "--port", str(args.port), "--wiki-api", env["DEVWIKI_API"],
+             "--bot-user", env["DEVWIKI_BOT_USER"], "--data-dir", str(root / "data"),
+             "--rcfeed-port", str(args.port + 1)],
+            env=proc_env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+    pidfile.write_text(str(proc.pid))
+    if not _wait_http(f"{collab_url}/healthz", proc, timeout_s=30):
+        print(f"the collab server did not start; see {log_path}:", file=sys.stderr)
+        print(log_path.read_text()[-2000:], file=sys.stderr)
+        return 1
+    print(
+        f"""
+MediaWiki Collab demo is running.
+
+  Open a page in collaborative mode (log in first, e.g. as Alice):
+    {env["DEVWIKI_URL"]}/index.php?title=Sandbox&action=edit&collab=1
+  Standalone editor without the wiki's UI:   {collab_url}/
+  The wiki:                                   {env["DEVWIKI_URL"]}/
+  Logins:  {env["DEVWIKI_ALICE_USER"]} / {env["DEVWIKI_ALICE_PASSWORD"]}    {env["DEVWIKI_BOB_USER"]} / \
+{env["DEVWIKI_BOB_PASSWORD"]}    {env["DEVWIKI_ADMIN_USER"]} / {env["DEVWIKI_ADMIN_PASSWORD"]} (sysop)
+  Server log: {log_path}
+  Stop it all: make demo-stop
+"""
+    )
+    return 0
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], *, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def _stop_pidfile(pidfile: Path) -> None:
+    if not pidfile.exists():
+        return
+    pid = int(pidfile.read_text())
+    try:
+        os.killpg(pid, signal.SIGTERM)
+        for _ in range(100):
+            os.killpg(pid, 0)
+            time.sleep(0.1)
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    pidfile.unlink(missing_ok=True)

@@ -1,0 +1,112 @@
+"""Loads each page's room once, keeps it while needed, unloads it when idle and saved.
+
+A page is loaded from the durable log when the log has it (never re-seeded from wikitext: that is how
+Yjs deployments duplicate text), else seeded deterministically from the wiki's current revision.
+Concurrent first joins of a cold page share one load (STYLE habit 2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from .room import Base, Origin, PageRoom, seed_update
+from .store import Store
+from .wiki import WikiGateway
+
+log = logging.getLogger(__name__)
+
+COMPACT_AFTER_UPDATES = 1000
+
+RoomHook = Callable[[PageRoom], None]
+
+
+class Registry:
+    """The open rooms. Owns persistence of every update (the rooms' first listener)."""
+
+    def __init__(self, store: Store, wiki: WikiGateway) -> None:
+        self.store = store
+        self.wiki = wiki
+        self.rooms: dict[str, PageRoom] = {}
+        self._loading: dict[str, asyncio.Task[PageRoom]] = {}
+        self._tails: dict[str, int] = {}
+        self.on_loaded: list[RoomHook] = []  # called once per room, right after it is built
+
+    async def open(self, title: str) -> PageRoom:
+        """The room of ``title`` (already normalised), loading it if needed; one load per page.
+
+        Raises:
+            WikiUnavailable: a page not in the log cannot be read from the wiki.
+        """
+        room = self.rooms.get(title)
+        if room is not None:
+            return room
+        task = self._loading.get(title)
+        if task is None:
+            task = asyncio.create_task(self._load(title), name=f"load {title}")
+            self._loading[title] = task
+            task.add_done_callback(lambda _t: self._loading.pop(title, None))
+        return await asyncio.shield(task)
+
+    async def _load(self, title: str) -> PageRoom:
+        stored = self.store.load(title)
+        if stored is not None:
+            room = PageRoom(title, stored.base, state=stored.base.state)
+            with room.doc.transaction():
+                for update in stored.updates:
+                    room.doc.apply_update(update)
+            for author in stored.authors:
+                room.contributions.authors.setdefault(author, None)
+            if stored.authors:
+                room.contributions.changes = max(1, stored.tail_length)
+                room.contributions.first_change_at = room.contributions.last_change_at = _now()
+            self._tails[title] = stored.tail_length
+            log.info("page %r loaded from the log (%d updates in tail)", title, stored.tail_length)
+        else:
+            revision = await self.wiki.read(title)
+            if title in self.rooms:  # pragma: no cover - the single-flight map makes this impossible
+                return self.rooms[title]
+            text = revision.text if revision else ""
+            revid = revision.revid if revision else None
+            base = Base(revid, text, seed_update(title, revid, text), revision.timestamp if revision else None)
+            self.store.create(title, base)
+            room = PageRoom(title, base)
+            self._tails[title] = 0
+            log.info("page %r seeded from revision %s (%d chars)", title, revid, len(text))
+        room.listeners.append(lambda update, origin: self._persist(room, update, origin))
+        self.rooms[title] = room
+        for hook in self.on_loaded:
+            hook(room)
+        return room
+
+    def _persist(self, room: PageRoom, update: bytes, origin: Origin) -> None:
+        title = room.title
+        self.store.append(title, update)
+        tail = self._tails.get(title, 0) + 1
+        if tail >= COMPACT_AFTER_UPDATES:
+            self.store.compact(title, room.full_state())
+            tail = 0
+        self._tails[title] = tail
+
+    def persist_authors(self, room: PageRoom) -> None:
+        self.store.set_authors(room.title, list(room.contributions.authors))
+
+    def set_base(self, room: PageRoom, base: Base) -> None:
+        room.base = base
+        self.store.set_base(room.title, base)
+
+    def unload(self, title: str) -> None:
+        """Forget a room (its log stays). The caller checks that it has no editors and nothing unsaved."""
+        room = self.rooms.pop(title, None)
+        if room is None:
+            return
+        self.store.compact(title, room.full_state())
+        self._tails.pop(title, None)
+        log.info("page %r unloaded", title)
+
+
+def _now() -> float:
+    import time
+
+    return time.monotonic()

@@ -1,0 +1,221 @@
+"""PageRoom: one wiki page's live CRDT document, its awareness and its bookkeeping. No network I/O.
+
+Every change enters through one of the ``apply_*``/``replace_text`` methods with a typed origin; the
+room's listeners (persistence first, then relay) see each resulting update exactly once, tagged with
+that origin, so side effects are derived from where a change came from (STYLE habit 1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pycrdt import Awareness, Doc, StickyIndex, Text, TextEvent, TransactionEvent
+
+from . import textdiff
+from .protocol import TEXT_NAME
+
+
+@dataclass(frozen=True)
+class ClientOrigin:
+    """A change sent by an editor's connection."""
+
+    sid: str
+    user: str
+
+
+@dataclass(frozen=True)
+class WikiOrigin:
+    """A change that brings the document to what the wiki holds (seed, read-back, outside edit)."""
+
+    revid: int | None
+    user: str | None = None
+
+
+@dataclass(frozen=True)
+class ServerOrigin:
+    """A change the server makes on an editor's behalf (e.g. expanding their signature)."""
+
+    reason: str
+    user: str | None = None
+
+
+Origin = ClientOrigin | WikiOrigin | ServerOrigin
+UpdateListener = Callable[[bytes, Origin], None]
+
+
+@dataclass
+class Base:
+    """The wiki revision the document was last reconciled with: the common ancestor of any merge."""
+
+    revid: int | None
+    text: str
+    state: bytes  # full CRDT state whose text is ``text``: a fork of it replays edits onto the base
+    timestamp: str | None = None
+
+
+@dataclass
+class SignatureMark:
+    """Where a user typed a tilde; tells whose signature a ``~~~~`` is at save time."""
+
+    index: StickyIndex
+    user: str
+
+
+def seed_client_id(title: str, revid: int | None, text: str) -> int:
+    """A deterministic Yjs client id for the seed of (title, revision, text).
+
+    Two rooms seeding the same revision produce byte-identical updates, so they merge without duplicating
+    text; different content gives (with overwhelming probability) a different id, never a clash.
+    """
+    digest = hashlib.sha256(f"{title}\0{revid}\0{text}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF or 1
+
+
+def seed_update(title: str, revid: int | None, text: str) -> bytes:
+    """The CRDT update that creates ``text`` from nothing, deterministically (see seed_client_id)."""
+    doc: Doc[Any] = Doc(client_id=seed_client_id(title, revid, text))
+    ytext = doc.get(TEXT_NAME, type=Text)
+    if text:
+        ytext.insert(0, text)
+    return doc.get_update()
+
+
+def fork(state: bytes) -> tuple[Doc[Any], Text]:
+    """A private document holding ``state`` (random client id), for three-way merges."""
+    doc: Doc[Any] = Doc()
+    ytext = doc.get(TEXT_NAME, type=Text)
+    doc.apply_update(state)
+    return doc, ytext
+
+
+@dataclass
+class Contributions:
+    """Who changed the text since the last save, and when the oldest unsaved change was made."""
+
+    authors: dict[str, None] = field(default_factory=dict)  # ordered set
+    changes: int = 0
+    first_change_at: float | None = None
+    last_change_at: float | None = None
+
+    def record(self, user: str) -> None:
+        now = time.monotonic()
+        self.authors.setdefault(user, None)
+        self.changes += 1
+        self.last_change_at = now
+        if self.first_change_at is None:
+            self.first_change_at = now
+
+
+class PageRoom:
+    """The live document of one page. All methods are synchronous and run on the event loop."""
+
+    def __init__(self, title: str, base: Base, state: bytes | None = None) -> None:
+        self.title = title
+        self.base = base
+        self.doc: Doc[Any] = Doc()
+        self.text = self.doc.get(TEXT_NAME, type=Text)
+        self.awareness = Awareness(self.doc)
+        self.awareness.set_local_state(None)
+        self.contributions = Contributions()
+        self.signature_marks: list[SignatureMark] = []
+        self.listeners: list[UpdateListener] = []
+        self.awareness_ids: dict[str, set[int]] = {}  # sid -> awareness client ids it announced
+        self._origin: Origin | None = None
+        self.doc.apply_update(state if state is not None else base.state)
+        # Subscribe only after loading, in the same synchronous block (no event can slip in between).
+        self.doc.observe(self._on_transaction)
+        self.text.observe(self._on_text)
+
+    # ---- reading -------------------------------------------------------------------------------
+    def current_text(self) -> str:
+        return str(self.text)
+
+    def state_vector(self) -> bytes:
+        return self.doc.get_state()
+
+    def update_since(self, state_vector: bytes) -> bytes:
+        return self.doc.get_update(state_vector)
+
+    def full_state(self) -> bytes:
+        return self.doc.get_update()
+
+    def known_clock(self, client: int) -> int:
+        """How many structs of ``client`` the document holds (its entry in our state vector)."""
+        from .protocol import check_state_vector
+
+        return check_state_vector(self.doc.get_state()).get(client, 0)
+
+    # ---- changing ------------------------------------------------------------------------------
+    def apply_update(self, update: bytes, origin: Origin) -> None:
+        """Apply a (validated) CRDT update; listeners see the resulting change, if any."""
+        self._origin = origin
+        try:
+            self.doc.apply_update(update)
+        finally:
+            self._origin = None
+
+    def replace_text(self, new_text: str, origin: Origin) -> bool:
+        """Turn the text into ``new_text`` with minimal edits. Returns whether anything changed."""
+        old = self.current_text()
+        edits = textdiff.diff(old, new_text)
+        if not edits:
+            return False
+        self._origin = origin
+        try:
+            with self.doc.transaction(origin=_TAG):
+                textdiff.apply_edits(self.text, old, edits)
+        finally:
+            self._origin = None
+        return True
+
+    def merge_fork(self, fork_doc: Doc[Any], origin: Origin) -> None:
+        """Merge everything a forked document has that this one lacks."""
+        self.apply_update(fork_doc.get_update(self.doc.get_state()), origin)
+
+    # ---- awareness -----------------------------------------------------------------------------
+    def forget_connection(self, sid: str) -> bytes | None:
+        """Remove the awareness states a connection announced; returns the update telling the others."""
+        ids = self.awareness_ids.pop(sid, set())
+        present = [cid for cid in ids if cid in self.awareness.states]
+        if not present:
+            return None
+        self.awareness.remove_awareness_states(present, origin=sid)
+        return self.awareness.encode_awareness_update(present)
+
+    def awareness_snapshot(self) -> bytes | None:
+        ids = list(self.awareness.states)
+        return self.awareness.encode_awareness_update(ids) if ids else None
+
+    # ---- observers -----------------------------------------------------------------------------
+    def _on_text(self, event: TextEvent) -> None:
+        origin = self._origin
+        if not isinstance(origin, ClientOrigin | ServerOrigin) or origin.user is None:
+            return
+        if isinstance(origin, ClientOrigin):
+            self.contributions.record(origin.user)
+        # Remember where tildes were typed, to sign ~~~~ with the typist's name at save time.
+        index = 0
+        for op in event.delta:  # type: ignore[attr-defined]
+            if "retain" in op:
+                index += int(op["retain"])
+            elif "insert" in op:
+                inserted = str(op["insert"])
+                if "~" in inserted and isinstance(origin, ClientOrigin):
+                    byte_index = index + len(inserted[: inserted.index("~")].encode())
+                    self.signature_marks.append(SignatureMark(self.text.sticky_index(byte_index), origin.user))
+                index += len(inserted.encode())
+
+    def _on_transaction(self, event: TransactionEvent) -> None:
+        origin = self._origin
+        if origin is None:  # pragma: no cover - every change goes through a method above
+            origin = ServerOrigin("unknown")
+        update: bytes = event.update
+        for listener in self.listeners:
+            listener(update, origin)
+
+
+_TAG = "collab-server"

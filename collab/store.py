@@ -1,0 +1,168 @@
+"""The durable update log: SQLite, embedded, one file in the data dir.
+
+Invariant: an update is in the log before any other client sees it (the room's first listener appends
+it, the relay listener runs after). A page's log is a snapshot plus a tail of updates; ``compact``
+folds the tail into the snapshot so the log does not grow without bound. WAL mode with
+``synchronous=NORMAL`` survives a killed process (every committed row is in the OS's hands); power loss
+may lose the last few milliseconds, the documented trade-off (``synchronous=FULL`` would fsync each row).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .room import Base
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pages (
+    title TEXT PRIMARY KEY,
+    snapshot BLOB,
+    base_revid INTEGER,
+    base_text TEXT NOT NULL,
+    base_state BLOB NOT NULL,
+    base_timestamp TEXT,
+    authors TEXT NOT NULL DEFAULT '[]',
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS updates (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    title TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS updates_title ON updates (title, seq);
+CREATE TABLE IF NOT EXISTS revisions (
+    title TEXT NOT NULL,
+    revid INTEGER NOT NULL,
+    timestamp TEXT,
+    coauthors TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    PRIMARY KEY (title, revid)
+);
+"""
+
+
+@dataclass(frozen=True)
+class StoredPage:
+    """What the log holds for a page: its base, snapshot and tail, and the unsaved contributors."""
+
+    base: Base
+    updates: list[bytes]  # snapshot first (if any), then the tail, in order
+    authors: list[str]
+    tail_length: int
+
+
+@dataclass(frozen=True)
+class RevisionRecord:
+    revid: int
+    timestamp: str | None
+    coauthors: list[str]
+    summary: str
+
+
+class Store:
+    """SQLite-backed page log. Synchronous by design: each call is a short local write."""
+
+    def __init__(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = data_dir / "collab.sqlite3"
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def writable(self) -> bool:
+        """Whether a write goes through (for /readyz)."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            return False
+        return True
+
+    def load(self, title: str) -> StoredPage | None:
+        row = self._db.execute(
+            "SELECT snapshot, base_revid, base_text, base_state, base_timestamp, authors FROM pages WHERE title = ?",
+            (title,),
+        ).fetchone()
+        if row is None:
+            return None
+        snapshot, revid, text, state, timestamp, authors = row
+        tail = [r[0] for r in self._db.execute("SELECT data FROM updates WHERE title = ? ORDER BY seq", (title,))]
+        updates = ([snapshot] if snapshot is not None else []) + tail
+        return StoredPage(Base(revid, text, state, timestamp), updates, json.loads(authors), len(tail))
+
+    def create(self, title: str, base: Base) -> None:
+        """Record a freshly seeded page (its base state is also its first snapshot)."""
+        self._db.execute(
+            "INSERT INTO pages (title, snapshot, base_revid, base_text, base_state, base_timestamp, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (title, base.state, base.revid, base.text, base.state, base.timestamp, time.time()),
+        )
+
+    def append(self, title: str, update: bytes) -> None:
+        """Append one update to the page's log (committed when this returns)."""
+        self._db.execute("INSERT INTO updates (title, data) VALUES (?, ?)", (title, update))
+
+    def tail_length(self, title: str) -> int:
+        row = self._db.execute("SELECT COUNT(*) FROM updates WHERE title = ?", (title,)).fetchone()
+        return int(row[0])
+
+    def compact(self, title: str, full_state: bytes) -> None:
+        """Replace the snapshot and the whole tail by ``full_state`` (atomically)."""
+        with self._transaction():
+            self._db.execute(
+                "UPDATE pages SET snapshot = ?, updated_at = ? WHERE title = ?",
+                (full_state, time.time(), title),
+            )
+            self._db.execute("DELETE FROM updates WHERE title = ?", (title,))
+
+    def set_base(self, title: str, base: Base) -> None:
+        self._db.execute(
+            "UPDATE pages SET base_revid = ?, base_text = ?, base_state = ?, base_timestamp = ?, updated_at = ?"
+            " WHERE title = ?",
+            (base.revid, base.text, base.state, base.timestamp, time.time(), title),
+        )
+
+    def set_authors(self, title: str, authors: list[str]) -> None:
+        self._db.execute("UPDATE pages SET authors = ? WHERE title = ?", (json.dumps(authors), title))
+
+    def pending_titles(self) -> list[str]:
+        """Pages whose log holds changes not yet saved to the wiki."""
+        return [r[0] for r in self._db.execute("SELECT title FROM pages WHERE authors != '[]' ORDER BY title")]
+
+    def titles(self) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT title FROM pages ORDER BY title")]
+
+    def add_revision(self, title: str, record: RevisionRecord) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO revisions (title, revid, timestamp, coauthors, summary) VALUES (?, ?, ?, ?, ?)",
+            (title, record.revid, record.timestamp, json.dumps(record.coauthors), record.summary),
+        )
+
+    def revisions(self, title: str) -> list[RevisionRecord]:
+        rows = self._db.execute(
+            "SELECT revid, timestamp, coauthors, summary FROM revisions WHERE title = ? ORDER BY revid DESC",
+            (title,),
+        )
+        return [RevisionRecord(r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
+
+    def _transaction(self) -> _Tx:
+        return _Tx(self._db)
+
+
+class _Tx:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")

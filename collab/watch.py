@@ -1,0 +1,73 @@
+"""Noticing edits made outside the session: the wiki's RC feed (UDP push) and polling as the safety net."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from .errors import WikiError
+from .registry import Registry
+from .wiki import WikiGateway
+
+log = logging.getLogger(__name__)
+
+Check = Callable[[str, int | None], Awaitable[None]]  # (title, lastrevid)
+
+
+class OutsideEditWatcher:
+    """Polls ``lastrevid`` of every open page; also wakes up on the wiki's ``$wgRCFeeds`` datagrams."""
+
+    def __init__(self, registry: Registry, wiki: WikiGateway, check: Check, *, poll_s: float) -> None:
+        self.registry = registry
+        self.wiki = wiki
+        self.check = check
+        self.poll_s = poll_s
+        self._wake = asyncio.Event()
+        self._transport: asyncio.DatagramTransport | None = None
+
+    async def run(self) -> None:
+        """Poll forever (cancel to stop)."""
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            titles = list(self.registry.rooms)
+            if not titles:
+                continue
+            try:
+                revids = await self.wiki.last_revids(titles)
+            except WikiError as exc:
+                log.info("polling the wiki failed: %s", exc.message)
+                continue
+            for title in titles:
+                if title in revids and title in self.registry.rooms:
+                    try:
+                        await self.check(title, revids[title])
+                    except WikiError as exc:
+                        log.info("could not merge the outside edit of %r: %s", title, exc.message)
+
+    async def listen(self, port: int) -> None:
+        """Receive the wiki's JSON RC feed on 127.0.0.1:``port``; any change to an open page wakes the poller."""
+        loop = asyncio.get_running_loop()
+        watcher = self
+
+        class FeedProtocol(asyncio.DatagramProtocol):
+            def datagram_received(self, data: bytes, addr: tuple[str | bytes, int]) -> None:
+                try:
+                    change = json.loads(data)
+                except ValueError:
+                    return
+                if isinstance(change, dict) and change.get("title") in watcher.registry.rooms:
+                    watcher._wake.set()
+
+        transport, _ = await loop.create_datagram_endpoint(FeedProtocol, local_addr=("127.0.0.1", port))
+        self._transport = transport
+        log.info("listening for the wiki's RC feed on udp://127.0.0.1:%d", port)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
