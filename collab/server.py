@@ -23,6 +23,8 @@ from .wiki import WikiGateway
 log = logging.getLogger(__name__)
 
 MAX_TITLE_CHARS = 512
+# Characters MediaWiki never allows in a title; "|" would also split an API titles= list in two.
+ILLEGAL_TITLE_CHARS = frozenset("#<>[]|{}") | frozenset(chr(c) for c in range(32)) | {"\x7f"}
 MAX_STRIKES = 25
 
 
@@ -108,6 +110,8 @@ class CollabServer:
             return p.error("internal", "unknown connection")
         if not isinstance(title, str) or not title.strip() or len(title) > MAX_TITLE_CHARS:
             return p.error("invalidtitle", "join takes a page title (a non-empty string)")
+        if bad := sorted(ILLEGAL_TITLE_CHARS.intersection(title)):
+            return p.error("invalidtitle", f"a page title cannot contain {' '.join(map(repr, bad))}")
         try:
             access = await self.wiki.access(title, conn.cookie)
             room = await self.registry.open(access.title)

@@ -1,3 +1,3 @@
 """Shared pytest configuration."""
 
-pytest_plugins = ["tests.plugins.devwiki"]
+pytest_plugins = ["tests.plugins.devwiki", "tests.plugins.server"]

@@ -1,0 +1,205 @@
+"""The collaborative core against a real server and the real dev wiki, with Python and Node Yjs clients."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import pytest
+
+from tests.clients import JoinRefused, NodeClient, PyClient
+from tests.plugins.server import ServerFactory
+from tests.wikiclient import WikiUser
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_join_acknowledges_the_normalised_title_and_base_revision(collab_server: ServerFactory, admin: WikiUser):
+    revid = admin.edit("Join target", "Some text")
+    server = collab_server()
+    client = await PyClient(server.url).connect()
+    try:
+        page = await client.join("join_target")
+        assert page.ack == {"ok": True, "title": "Join target", "revid": revid, "readonly": False}
+        other = await PyClient(server.url).connect()
+        same = await other.join("Join_target")
+        assert same.title == page.title
+        await other.close()
+    finally:
+        await client.close()
+
+
+async def test_an_invalid_title_is_refused_with_a_clear_error(collab_server: ServerFactory):
+    server = collab_server()
+    client = await PyClient(server.url).connect()
+    try:
+        for bad in ["Foo[bar]", "", "   ", 42, "a" * 600]:
+            ack = await client.join_raw(bad)  # type: ignore[arg-type]
+            assert ack["ok"] is False and ack["error"]["code"] == "invalidtitle", (bad, ack)
+            assert ack["error"]["message"]
+    finally:
+        await client.close()
+
+
+async def test_a_missing_page_starts_empty(collab_server: ServerFactory):
+    server = collab_server()
+    client = await PyClient(server.url).connect()
+    try:
+        page = await client.join("Never created page")
+        await client.wait_until(lambda: page.synced, what="sync")
+        assert page.ack["revid"] is None and str(page) == ""
+    finally:
+        await client.close()
+
+
+async def test_the_initial_text_equals_the_wikis_non_ascii_text(collab_server: ServerFactory, admin: WikiUser):
+    text = "Ünïcödé: é 😀 中文 — «quotes»\n== Ἑλληνικά ==\nतमिल"
+    admin.edit("Unicode page", text)
+    wiki_text, _ = admin.read("Unicode page")
+    server = collab_server()
+    node = await NodeClient().start()
+    py = await PyClient(server.url).connect()
+    try:
+        await node.call("connect", url=server.url)
+        ack = await node.call("join", title="Unicode page")
+        assert ack["ok"]
+        assert await node.wait_text("Unicode page", lambda t: t != "") == wiki_text
+        page = await py.join("Unicode page")
+        await py.wait_until(lambda: page.synced)
+        assert str(page) == wiki_text
+    finally:
+        await node.close()
+        await py.close()
+
+
+async def test_concurrent_random_edits_from_many_clients_converge(collab_server: ServerFactory):
+    server = collab_server(commit_idle_s=60, commit_max_s=120)
+    title = "Convergence"
+    nodes = [await NodeClient().start() for _ in range(3)]
+    py = await PyClient(server.url).connect()
+    try:
+        for i, node in enumerate(nodes):
+            await node.call("connect", url=server.url)
+            await node.call("join", title=title)
+            await node.call("seed", seed=1000 + i)
+        page = await py.join(title)
+        rng = random.Random(7)
+        for _round in range(20):
+            await asyncio.gather(*(node.call("random_edits", title=title, count=15) for node in nodes))
+            for _ in range(5):
+                text = str(page)
+                at = rng.randint(0, len(text))
+                py.edit(title, at, rng.choice(["x", "é", "😀", "中", "\n"]))
+        # A late joiner sees the same converged text as everyone.
+        late = await NodeClient().start()
+        nodes.append(late)
+        await late.call("connect", url=server.url)
+        await late.call("join", title=title)
+
+        async def all_equal() -> bool:
+            texts = [await n.text(title) for n in nodes] + [str(page)]
+            return len(set(texts)) == 1 and texts[0] != ""
+
+        for _ in range(200):
+            if await all_equal():
+                break
+            await asyncio.sleep(0.05)
+        texts = [await n.text(title) for n in nodes] + [str(page)]
+        assert len(set(texts)) == 1, texts
+        assert any(ch in texts[0] for ch in "é😀中文")
+    finally:
+        for node in nodes:
+            await node.close()
+        await py.close()
+
+
+async def test_offline_edits_merge_after_reconnect(collab_server: ServerFactory):
+    server = collab_server(commit_idle_s=60, commit_max_s=120)
+    title = "Offline page"
+    a, b = await NodeClient().start(), await NodeClient().start()
+    try:
+        for n in (a, b):
+            await n.call("connect", url=server.url)
+            await n.call("join", title=title)
+        await a.call("insert", title=title, index=0, text="shared start\n")
+        await b.wait_text(title, lambda t: t == "shared start\n")
+        await a.call("offline")
+        await a.call("insert", title=title, index=0, text="A offline\n")
+        await b.call("insert", title=title, index=13, text="B online\n")
+        await a.call("online")
+        want = "A offline\nshared start\nB online\n"
+        assert await a.wait_text(title, lambda t: t == want) == want
+        assert await b.wait_text(title, lambda t: t == want) == want
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_awareness_appears_and_is_removed_on_disconnect(collab_server: ServerFactory):
+    server = collab_server()
+    title = "Awareness page"
+    a, b = await NodeClient().start(), await NodeClient().start()
+    try:
+        for n in (a, b):
+            await n.call("connect", url=server.url)
+            await n.call("join", title=title)
+        await a.call("awareness", title=title, state={"user": {"name": "Alice", "color": "#f00"}})
+
+        async def peers_of_b() -> list[Any]:
+            return list((await b.call("peers", title=title))["states"])
+
+        for _ in range(200):
+            if await peers_of_b():
+                break
+            await asyncio.sleep(0.05)
+        assert await peers_of_b() == [{"user": {"name": "Alice", "color": "#f00"}}]
+        await a.close()
+        for _ in range(200):
+            if not await peers_of_b():
+                break
+            await asyncio.sleep(0.05)
+        assert await peers_of_b() == []
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_two_pages_on_one_connection_stay_isolated(collab_server: ServerFactory):
+    server = collab_server(commit_idle_s=60, commit_max_s=120)
+    one = await PyClient(server.url).connect()
+    two = await PyClient(server.url).connect()
+    try:
+        a1, a2 = await one.join("Iso one"), await one.join("Iso two")
+        b1, b2 = await two.join("Iso one"), await two.join("Iso two")
+        one.append("Iso one", "first page")
+        two.append("Iso two", "second page")
+        await one.wait_until(lambda: str(a2) == "second page")
+        await two.wait_until(lambda: str(b1) == "first page")
+        assert str(a1) == "first page" and str(b2) == "second page"
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_messages_for_a_page_not_joined_get_an_error(collab_server: ServerFactory):
+    server = collab_server()
+    client = await PyClient(server.url).connect()
+    try:
+        page = await client.join("Joined page")
+        await client.emit_y("Other page", b"\x00\x02\x02\x00\x00")
+        await client.wait_until(lambda: any(e[1].get("code") == "notjoined" for e in client.errors))
+        assert not page.statuses or all(s.get("code") != "notjoined" for s in page.statuses)
+    finally:
+        await client.close()
+
+
+async def test_join_refusal_is_typed(collab_server: ServerFactory):
+    server = collab_server()
+    client = await PyClient(server.url).connect()
+    try:
+        with pytest.raises(JoinRefused) as refused:
+            await client.join("Bad|title")
+        assert refused.value.code == "invalidtitle"
+    finally:
+        await client.close()
