@@ -46,6 +46,7 @@ class PyClient:
         self.pages: dict[str, Page] = {}
         self.errors: list[tuple[str, dict[str, Any]]] = []
         self._changed = asyncio.Event()
+        self._sends: set[asyncio.Future[None]] = set()
         self.sio.on("y", self._on_y)
         self.sio.on("status", self._on_status)
         self.sio.on("disconnect", self._poke)
@@ -71,7 +72,9 @@ class PyClient:
         def send_local(event: Any) -> None:
             if getattr(page, "_applying", False):
                 return
-            asyncio.ensure_future(self.emit_y(page.title, p.sync_update(event.update)))
+            fut = asyncio.ensure_future(self.emit_y(page.title, p.sync_update(event.update)))
+            self._sends.add(fut)
+            fut.add_done_callback(self._sends.discard)
 
         page.doc.observe(send_local)
         await self.emit_y(page.title, p.sync_step1(page.doc.get_state()))
