@@ -1,0 +1,132 @@
+"""Pure protocol logic: framing, the strict update walker, the allocation trap, mirrored constants."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pycrdt import Array, Doc, Map, Text
+
+from collab import protocol as p
+from collab.errors import ProtocolError
+
+
+def text_update(*inserts: str) -> bytes:
+    doc: Doc[Any] = Doc(client_id=1234)
+    text = doc.get("wikitext", type=Text)
+    for s in inserts:
+        text.insert(len(str(text).encode()), s)
+    return doc.get_update()
+
+
+def test_a_plain_text_update_passes_and_reports_its_clients():
+    update = text_update("héllo", " 😀 wörld")
+    info = p.check_update(update)
+    assert info.has_structs and len(info.starts) == 1 and next(iter(info.starts.values())) == 0
+
+
+def test_deletions_pass():
+    doc: Doc[Any] = Doc()
+    text = doc.get("wikitext", type=Text)
+    text.insert(0, "abcdef")
+    sv = doc.get_state()
+    del text[1:3]
+    assert p.check_update(doc.get_update(sv)).has_deletes
+
+
+def test_other_roots_and_types_are_refused():
+    doc: Doc[Any] = Doc()
+    doc.get("other", type=Text).insert(0, "x")
+    with pytest.raises(ProtocolError, match="root text"):
+        p.check_update(doc.get_update())
+    doc2: Doc[Any] = Doc()
+    doc2.get("wikitext", type=Map)["k"] = "v"
+    with pytest.raises(ProtocolError):
+        p.check_update(doc2.get_update())
+    doc3: Doc[Any] = Doc()
+    doc3.get("wikitext", type=Array).append(1)
+    with pytest.raises(ProtocolError):
+        p.check_update(doc3.get_update())
+
+
+def test_the_allocation_trap_is_refused_before_any_allocation():
+    claims_2_pow_28_clients = p.write_varuint(2**28) + b"\x00" * 16
+    with pytest.raises(ProtocolError, match="implausible"):
+        p.check_update(claims_2_pow_28_clients)
+    with pytest.raises(ProtocolError, match="implausible"):
+        p.check_state_vector(claims_2_pow_28_clients)
+
+
+def test_framing_round_trips_and_rejects_trailing_bytes():
+    update = text_update("x")
+    msg = p.sync_update(update)
+    assert p.parse_message(msg) == p.Message("update", update)
+    assert p.parse_message(p.sync_step1(b"\x00")).kind == "step1"
+    assert p.parse_message(p.sync_step2(update)).kind == "step2"
+    assert p.parse_message(b"\x03") == p.Message("query", b"")
+    with pytest.raises(ProtocolError):
+        p.parse_message(msg + b"\x00")
+    with pytest.raises(ProtocolError):
+        p.parse_message(msg[:-1])
+    with pytest.raises(ProtocolError):
+        p.parse_message("text, not bytes")
+
+
+def test_awareness_states_must_be_json_objects():
+    good = p.write_varuint(1) + p.write_varuint(7) + p.write_varuint(1)
+    state = b'{"user":{"name":"A"}}'
+    entries = p.check_awareness(good + p.write_varuint(len(state)) + state)
+    assert entries == [p.AwarenessEntry(7, 1, {"user": {"name": "A"}})]
+    for bad_state in (b"[1,2]", b"{not json", b'"str"'):
+        with pytest.raises(ProtocolError):
+            p.check_awareness(good + p.write_varuint(len(bad_state)) + bad_state)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.binary(max_size=64))
+def test_random_bytes_never_escape_as_anything_but_protocol_errors(data: bytes):
+    try:
+        msg = p.parse_message(data)
+        if msg.kind in ("update", "step2"):
+            p.check_update(msg.payload)
+        elif msg.kind == "step1":
+            p.check_state_vector(msg.payload)
+        elif msg.kind == "awareness":
+            p.check_awareness(msg.payload)
+    except ProtocolError:
+        pass
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.data())
+def test_mutated_updates_that_pass_validation_apply_without_crashing_the_doc(data: st.DataObject):
+    update = bytearray(text_update("base text", " é😀"))
+    for _ in range(data.draw(st.integers(1, 4))):
+        i = data.draw(st.integers(0, len(update) - 1))
+        update[i] = data.draw(st.integers(0, 255))
+    doc: Doc[Any] = Doc()
+    text = doc.get("wikitext", type=Text)
+    try:
+        p.check_update(bytes(update))
+    except ProtocolError:
+        return
+    try:
+        doc.apply_update(bytes(update))
+    except Exception:
+        pass
+    str(text)  # the document is still readable
+
+
+def test_constants_are_mirrored_in_the_javascript_client():
+    js = (Path(__file__).parents[1] / "client-js" / "src" / "protocol.js").read_text()
+    for name in ("EVENT_JOIN", "EVENT_LEAVE", "EVENT_Y", "EVENT_STATUS", "EVENT_SAVE"):
+        m = re.search(rf"{name}\s*=\s*['\"]([^'\"]+)['\"]", js)
+        assert m and m.group(1) == getattr(p, name), name
+    for name in ("STATES", "ERROR_CODES"):
+        m = re.search(rf"{name}\s*=\s*(?:Object\.freeze\()?\[([^\]]*)\]", js, re.S)
+        assert m, name
+        assert tuple(re.findall(r"['\"]([^'\"]+)['\"]", m.group(1))) == getattr(p, name), name
