@@ -99,7 +99,7 @@ async def test_thousands_of_malformed_messages_leave_the_server_up_and_the_text_
         while sent < len(messages):
             attacker = socketio.AsyncClient(reconnection=False)
             gone = asyncio.Event()
-            attacker.on("disconnect", lambda *_: gone.set())
+            attacker.on("disconnect", lambda *_, gone=gone: gone.set())
             await attacker.connect(server.url, transports=["websocket"])
             connections += 1
             ack = await attacker.call("join", title, timeout=10)
