@@ -68,10 +68,11 @@ export const ERROR_CODES = Object.freeze([
 
 /**
  * Error codes made up by the client itself (never sent by the server): the request could not be
- * sent (`offline`), got no answer in time (`timeout`), or the provider was destroyed (`destroyed`).
+ * sent (`offline`), got no answer in time (`timeout`), the provider was destroyed (`destroyed`), or
+ * another provider on the same connection already has the page (`duplicate`).
  * @type {readonly string[]}
  */
-export const CLIENT_ERROR_CODES = Object.freeze(['offline', 'timeout', 'destroyed'])
+export const CLIENT_ERROR_CODES = Object.freeze(['offline', 'timeout', 'destroyed', 'duplicate'])
 
 /**
  * Server error codes worth retrying a join for (with backoff): the condition is temporary.
