@@ -36,11 +36,7 @@ def signature_owners(room: PageRoom, text: str, runs: list[tuple[int, int]]) -> 
 
     Runs nobody typed in this session (e.g. inside text merged from the wiki) are left out.
     """
-    marks = []
-    for mark in room.signature_marks:
-        byte_index = mark.index.get_index()
-        if byte_index is not None:
-            marks.append((byte_index, mark.user))
+    marks = [(mark.byte_index, mark.user) for mark in room.signature_marks]
     if not marks:
         return {}
     encoded_prefix = _byte_offsets(text, [p for run in runs for p in run])

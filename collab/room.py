@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pycrdt import Awareness, Doc, StickyIndex, Text, TextEvent, TransactionEvent
+from pycrdt import Awareness, Doc, Text, TextEvent, TransactionEvent
 
 from . import textdiff
 from .protocol import TEXT_NAME
@@ -59,9 +59,9 @@ class Base:
 
 @dataclass
 class SignatureMark:
-    """Where a user typed a tilde; tells whose signature a ``~~~~`` is at save time."""
+    """Where a user typed a tilde (UTF-8 byte offset, kept current); whose ``~~~~`` it is at save time."""
 
-    index: StickyIndex
+    byte_index: int
     user: str
 
 
@@ -193,21 +193,32 @@ class PageRoom:
     # ---- observers -----------------------------------------------------------------------------
     def _on_text(self, event: TextEvent) -> None:
         origin = self._origin
-        if not isinstance(origin, ClientOrigin | ServerOrigin) or origin.user is None:
-            return
         if isinstance(origin, ClientOrigin):
             self.contributions.record(origin.user)
-        # Remember where tildes were typed, to sign ~~~~ with the typist's name at save time.
-        index = 0
+        typist = origin.user if isinstance(origin, ClientOrigin) else None
+        # Keep the tilde marks on their characters through this change (a hand-rolled sticky index:
+        # Yrs forbids creating sticky indices inside an observer), and mark tildes this editor typed.
+        pos = 0
         for op in event.delta:  # type: ignore[attr-defined]
             if "retain" in op:
-                index += int(op["retain"])
+                pos += int(op["retain"])
             elif "insert" in op:
-                inserted = str(op["insert"])
-                if "~" in inserted and isinstance(origin, ClientOrigin):
-                    byte_index = index + len(inserted[: inserted.index("~")].encode())
-                    self.signature_marks.append(SignatureMark(self.text.sticky_index(byte_index), origin.user))
-                index += len(inserted.encode())
+                inserted = str(op["insert"]).encode()
+                for mark in self.signature_marks:
+                    if mark.byte_index >= pos:
+                        mark.byte_index += len(inserted)
+                if typist is not None and b"~" in inserted:
+                    self.signature_marks.append(SignatureMark(pos + inserted.index(b"~"), typist))
+                pos += len(inserted)
+            elif "delete" in op:
+                n = int(op["delete"])
+                kept = []
+                for mark in self.signature_marks:
+                    if mark.byte_index >= pos + n:
+                        mark.byte_index -= n
+                    if not pos <= mark.byte_index < pos + n:
+                        kept.append(mark)
+                self.signature_marks = kept
 
     def _on_transaction(self, event: TransactionEvent) -> None:
         origin = self._origin

@@ -84,12 +84,19 @@ class PyClient:
         ack: dict[str, Any] = await self.sio.call("join", title, timeout=30)
         return ack
 
+    async def flush(self) -> None:
+        """Wait until every local change has been handed to the transport (keeps order with calls)."""
+        while self._sends:
+            await asyncio.gather(*list(self._sends))
+
     async def leave(self, title: str) -> dict[str, Any]:
+        await self.flush()
         self.pages.pop(title, None)
         ack: dict[str, Any] = await self.sio.call("leave", title, timeout=10)
         return ack
 
     async def save(self, title: str) -> dict[str, Any]:
+        await self.flush()
         ack: dict[str, Any] = await self.sio.call("save", title, timeout=120)
         return ack
 
