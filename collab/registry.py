@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 from .room import Base, Origin, PageRoom, seed_update
@@ -60,7 +61,7 @@ class Registry:
                 room.contributions.authors.setdefault(author, None)
             if stored.authors:
                 room.contributions.changes = max(1, stored.tail_length)
-                room.contributions.first_change_at = room.contributions.last_change_at = _now()
+                room.contributions.first_change_at = room.contributions.last_change_at = time.monotonic()
             self._tails[title] = stored.tail_length
             log.info("page %r loaded from the log (%d updates in tail)", title, stored.tail_length)
         else:
@@ -105,8 +106,3 @@ class Registry:
         self._tails.pop(title, None)
         log.info("page %r unloaded", title)
 
-
-def _now() -> float:
-    import time
-
-    return time.monotonic()
