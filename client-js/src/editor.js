@@ -135,6 +135,11 @@ export const collabExtensions = ({ ytext, awareness, undoManager }) => [
     '&': { maxHeight: '70vh', fontSize: '14px' },
     '.cm-scroller': { overflow: 'auto', fontFamily: 'monospace', lineHeight: '1.5' },
     '.cm-content, .cm-gutter': { minHeight: '20em' },
+    // Room above the first line for a remote cursor's name label.
+    '.cm-content': { paddingTop: '1em' },
+    // y-codemirror.next shows a remote cursor's name only while the mouse is over its 1-pixel caret:
+    // show it always, so that everyone can tell who is typing where.
+    '.cm-ySelectionInfo': { opacity: 1 },
     '&.cm-focused': { outline: '2px solid #36c' }
   })
 ]

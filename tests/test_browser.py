@@ -1,0 +1,237 @@
+"""Collaborative mode on the wiki's real edit page, end to end in Debian's Chromium (issue 4's acceptance):
+users log in through the wiki's login form, the loader installed in MediaWiki:Common.js puts "Edit
+together" on the edit page, and everything goes through a real `collab serve` and the real dev wiki."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Locator, Page, expect
+
+from collab import devwiki as dw
+from tests.clients import PyClient
+from tests.plugins.browser import (
+    WikiBrowser,
+    WikiBrowserFactory,
+    editor_text,
+    wait_editor_contains,
+    wait_editor_text,
+    wait_saved,
+    wait_state,
+)
+from tests.plugins.server import CollabProcess, ServerFactory
+from tests.wikiclient import WikiUser
+
+pytestmark = pytest.mark.asyncio
+
+QUIET = {"commit_idle_s": 60, "commit_max_s": 120}  # saves only when asked (or after everyone left)
+TYPING_DELAY_MS = 15  # between key presses: a fast typist, so that the two users' keys really interleave
+
+WikiServerFactory = Callable[..., CollabProcess]
+
+
+@pytest.fixture
+def wiki_server(collab_server: ServerFactory, devwiki: dw.DevWiki) -> WikiServerFactory:
+    """Start a collab server and point the wiki's loader (MediaWiki:Common.js) at it."""
+
+    def start(**options: object) -> CollabProcess:
+        server = collab_server(**options)
+        dw.install_loader(devwiki, server.url)
+        return server
+
+    return start
+
+
+async def type_at_end_of(page: Page, line_text: str, text: str) -> None:
+    """Click into the editor's line containing ``line_text``, go to its end, and type ``text``."""
+    await page.locator(".collab-editor .cm-line", has_text=line_text).click()
+    await page.keyboard.press("End")
+    await page.keyboard.type(text, delay=TYPING_DELAY_MS)
+
+
+async def type_at_start_of(page: Page, line_text: str, text: str) -> None:
+    await page.locator(".collab-editor .cm-line", has_text=line_text).click()
+    await page.keyboard.press("Home")
+    await page.keyboard.type(text, delay=TYPING_DELAY_MS)
+
+
+def status_line(user: WikiBrowser) -> Locator:
+    return user.page.locator(".collab-status")
+
+
+async def record_status_texts(page: Page) -> None:
+    """Keep every text the status line shows in ``window.__statusTexts`` (in order, no repeats)."""
+    await page.evaluate(
+        """() => {
+          const el = document.querySelector('.collab-status')
+          const seen = window.__statusTexts = [el.textContent]
+          new MutationObserver(() => {
+            if (seen[seen.length - 1] !== el.textContent) seen.push(el.textContent)
+          }).observe(el, {childList: true, characterData: true, subtree: true})
+        }"""
+    )
+
+
+async def test_two_users_type_together_on_the_edit_page_and_the_save_credits_both(
+    wiki_server: WikiServerFactory, wiki_browser: WikiBrowserFactory, admin: WikiUser, artifacts: Path
+):
+    title = "Browser typing together"
+    admin.edit(title, "Intro for everyone.\n\nFirst paragraph.\n\nSecond paragraph.\n\nShared paragraph.")
+    wiki_server(**QUIET)
+    alice, bob = await asyncio.gather(wiki_browser(dw.ALICE), wiki_browser(dw.BOB))
+    for user in (alice, bob):
+        await user.open_edit(title)
+        await user.start_collab()
+        await expect(user.page.locator("#wpTextbox1")).to_be_hidden()
+    for user in (alice, bob):
+        await expect(user.page.locator(".collab-participant")).to_have_count(2)
+
+    # Different paragraphs, at the same time.
+    await asyncio.gather(
+        type_at_end_of(alice.page, "First paragraph.", " Alice wrote this."),
+        type_at_end_of(bob.page, "Second paragraph.", " Bob wrote that."),
+    )
+    # The same paragraph, at the same time: Alice appends, Bob prepends.
+    await asyncio.gather(
+        type_at_end_of(alice.page, "Shared paragraph.", " Alice's ending."),
+        type_at_start_of(bob.page, "Shared paragraph.", "Bob's opening. "),
+    )
+    converged = (
+        "Intro for everyone.\n\nFirst paragraph. Alice wrote this.\n\nSecond paragraph. Bob wrote that.\n\n"
+        "Bob's opening. Shared paragraph. Alice's ending."
+    )
+    await wait_editor_text(alice.page, converged)
+    await wait_editor_text(bob.page, converged)
+
+    # Each sees the other's cursor, labelled with the other's name, and the other in the participants.
+    for user, other in ((alice, "Bob"), (bob, "Alice")):
+        label = user.page.locator(".collab-editor .cm-ySelectionInfo")
+        await expect(label).to_have_text(other)
+        await expect(label).to_have_css("opacity", "1")  # shown, not only while the mouse is over it
+        await expect(user.page.locator(f".collab-participant[data-name={other}]")).to_have_count(1)
+        await user.page.screenshot(path=str(artifacts / f"browser-together-{user.account.name.lower()}.png"))
+
+    # The form's Save saves through the server, then shows the page.
+    await alice.page.click("#wpSave")
+    await alice.page.wait_for_url(lambda url: "action=edit" not in url, timeout=60_000)
+    await expect(alice.page.locator("#mw-content-text")).to_contain_text("Bob's opening. Shared paragraph.")
+    latest = admin.latest_revision(title)
+    assert latest["content"] == converged
+    assert latest["user"] == "SyncBot"
+    assert "[[User:Alice|Alice]]" in latest["comment"] and "[[User:Bob|Bob]]" in latest["comment"]
+    # Bob, still editing, is told.
+    await expect(status_line(bob)).to_contain_text(f"saved as revision {latest['revid']}")
+
+
+async def test_typing_offline_survives_and_the_status_line_shows_offline_then_saved(
+    wiki_server: WikiServerFactory, wiki_browser: WikiBrowserFactory, admin: WikiUser, artifacts: Path
+):
+    title = "Browser offline typing"
+    admin.edit(title, "Alice's line.\n\nBob's line.")
+    wiki_server(commit_idle_s=1, commit_max_s=5)
+    alice, bob = await asyncio.gather(wiki_browser(dw.ALICE), wiki_browser(dw.BOB))
+    for user in (alice, bob):
+        await user.open_edit(title)
+        await user.start_collab()
+    await expect(alice.page.locator(".collab-participant")).to_have_count(2)
+    await record_status_texts(alice.page)
+
+    await type_at_end_of(alice.page, "Alice's line.", " Online.")
+    await alice.context.set_offline(True)
+    await wait_state(alice.page, "offline")
+    offline_words = " Typed offline."
+    await alice.page.keyboard.type(offline_words, delay=TYPING_DELAY_MS)
+    await expect(status_line(alice)).to_have_text(re.compile(r"^offline — \d+ unsaved changes"))
+    unsaved = int(re.findall(r"\d+", await status_line(alice).inner_text())[0])
+    assert unsaved >= len(offline_words)  # one per key press (and " Online." unless saved before)
+    await type_at_end_of(bob.page, "Bob's line.", " Bob stayed online.")
+    await expect(bob.page.locator(".collab-participant")).to_have_count(1)  # Alice has gone away
+    await wait_saved(bob.page)  # meanwhile the server saved Bob's text (and what Alice typed online)
+    await alice.page.screenshot(path=str(artifacts / "browser-offline-alice.png"))
+    assert "Typed offline." not in await editor_text(bob.page)
+    assert "Typed offline." not in admin.latest_revision(title)["content"]
+
+    await alice.context.set_offline(False)
+    everything = ("Online. Typed offline.", "Bob stayed online.")
+    text = await wait_editor_contains(alice.page, *everything)
+    await wait_editor_contains(bob.page, *everything)
+    await wait_saved(alice.page)
+    await expect(status_line(alice)).to_have_text(re.compile(r"^saved as revision \d+"))
+    revid = int(re.findall(r"\d+", await status_line(alice).inner_text())[0])
+    latest = admin.latest_revision(title)
+    assert latest["revid"] == revid
+    assert latest["content"] == text.rstrip() == (await editor_text(bob.page)).rstrip()
+    await expect(alice.page.locator(".collab-participant")).to_have_count(2)
+
+    seen: list[str] = await alice.page.evaluate("() => window.__statusTexts")
+    offline = [i for i, s in enumerate(seen) if re.match(r"offline — [1-9]\d* unsaved change", s)]
+    saved = [i for i, s in enumerate(seen) if s.startswith(f"saved as revision {revid}")]
+    assert offline and saved and offline[0] < saved[-1], seen
+
+
+async def test_a_classic_edit_while_the_session_is_open_appears_live_in_both_editors(
+    wiki_server: WikiServerFactory, wiki_browser: WikiBrowserFactory, admin: WikiUser
+):
+    title = "Browser outside edit"
+    admin.edit(title, "== Top ==\nShared top.\n\n== Bottom ==\nClassic bottom.")
+    wiki_server(**QUIET)
+    alice, bob, boss = await asyncio.gather(wiki_browser(dw.ALICE), wiki_browser(dw.BOB), wiki_browser(dw.ADMIN))
+    for user in (alice, bob):
+        await user.open_edit(title)
+        await user.start_collab()
+    await type_at_end_of(alice.page, "Shared top.", " Alice, unsaved.")
+    await wait_editor_contains(bob.page, "Alice, unsaved.")
+
+    # The classic editor: Admin never switches to collaborative mode.
+    await boss.open_edit(title)
+    textarea = boss.page.locator("#wpTextbox1")
+    classic = (await textarea.input_value()).replace("Classic bottom.", "Classic bottom, edited by Admin.")
+    await textarea.fill(classic)
+    await boss.page.fill("#wpSummary", "classic edit")
+    await boss.page.click("#wpSave")
+    await boss.page.wait_for_url(lambda url: "action=edit" not in url)
+    outside = admin.latest_revision(title)
+    assert outside["user"] == "Admin" and "Alice, unsaved." not in outside["content"]
+
+    for user in (alice, bob):
+        text = await wait_editor_contains(user.page, "Classic bottom, edited by Admin.", "Shared top. Alice, unsaved.")
+        assert text.count("Classic bottom") == 1 and text.count("Shared top.") == 1
+        await expect(user.page.locator(".collab-announcement").first).to_contain_text("Admin edited the page")
+
+
+async def test_collab_1_opens_collaborative_mode_and_leaving_returns_the_current_text(
+    wiki_server: WikiServerFactory, wiki_browser: WikiBrowserFactory, admin: WikiUser, bob: WikiUser, artifacts: Path
+):
+    title = "Browser direct link"
+    admin.edit(title, "Linked text.")
+    server = wiki_server(**QUIET)
+    alice = await wiki_browser(dw.ALICE)
+    await alice.page.goto(alice.edit_url(title, collab="1"))
+    await wait_state(alice.page, "live")
+    await expect(alice.page.locator("#wpTextbox1")).to_be_hidden()
+    await expect(alice.page.locator("#collab-start")).to_be_hidden()
+    await expect(alice.page.locator("#collab-leave")).to_be_visible()
+    assert await editor_text(alice.page) == "Linked text."
+    await alice.page.screenshot(path=str(artifacts / "browser-collab-1.png"))
+
+    # Alice types; Bob (another client) too; leaving hands the whole current text to the textarea.
+    await type_at_end_of(alice.page, "Linked text.", " Alice.")
+    client = await PyClient(server.url, cookie=bob.cookie_header()).connect()
+    try:
+        page = await client.join(title)
+        await client.wait_until(lambda: "Alice." in str(page), what="Alice's text")
+        client.append(title, " Bob.")
+        current = await wait_editor_contains(alice.page, "Bob.")
+    finally:
+        await client.close()
+    assert current == "Linked text. Alice. Bob."
+    await alice.page.click("#collab-leave")
+    await wait_state(alice.page, "off")
+    await expect(alice.page.locator("#wpTextbox1")).to_be_visible()
+    await expect(alice.page.locator("#wpTextbox1")).to_have_value(current)
+    await expect(alice.page.locator(".collab-editor")).to_have_count(0)
+    await expect(alice.page.locator("#collab-start")).to_be_visible()
