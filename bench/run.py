@@ -314,7 +314,7 @@ def start_profiler(server: Server, out: Path) -> subprocess.Popen[bytes]:
 def configs(workload: str, plan: Plan, trace: Path, files: dict[str, Path]) -> list[tuple[str, dict[str, Any]]]:
     """(label, loadgen config) of each measurement of a workload."""
     if workload == "trace":
-        return [("trace", {"workload": "trace", "file": str(trace), "limit": plan.trace_limit})]
+        return [("trace", {"workload": "trace", "file": str(trace), "limit": plan.trace_limit, "drainS": 240})]
     if workload == "paced":
         return [
             ("paced", {"workload": "trace", "file": str(trace), "limit": plan.paced_edits, "rate": 300, "drainS": 10})
