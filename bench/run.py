@@ -393,7 +393,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help="where RESULTS.md and the plots go")
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--profile", action="store_true", help="py-spy our server during each run (raw/profile-*.txt)")
+    parser.add_argument("--report-from", type=Path, help="only rebuild RESULTS.md and plots from a raw/<stamp> dir")
     args = parser.parse_args(argv)
+    if args.report_from:
+        return report_from(args.report_from, args.out, quick=args.quick, trace=args.trace or SHIPPED_TRACE)
 
     plan = QUICK if args.quick else FULL
     repeat = args.repeat or plan.repeat
@@ -487,6 +490,27 @@ def main(argv: list[str] | None = None) -> int:
         for path in report.plots(results, names, args.out):
             log(f"wrote {path}")
     log(f"raw results in {raw_dir}")
+    return 0
+
+
+def report_from(raw_dir: Path, out_dir: Path, *, quick: bool, trace: Path) -> int:
+    """Rebuild the table and plots from the raw JSON of a run (also of one that was cut short)."""
+    from . import report
+
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    for path in sorted(raw_dir.glob("*-*-[0-9].json")):
+        label, name, _i = path.stem.rsplit("-", 2)
+        out = json.loads(path.read_text())
+        results.setdefault(label, {})[name] = {k: v for k, v in out.items() if k != "config"}
+    names = [n for n in SERVERS if any(n in by for by in results.values())]
+    meta = report.machine_info(mode="quick" if quick else "full", trace=trace, repeat=1, elapsed_s=0, names=names)
+    meta["elapsed"] = f"(rebuilt from {raw_dir.name})"
+    markdown = report.markdown(results, names, meta)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "RESULTS.md").write_text(markdown)
+    print(markdown)
+    for path in report.plots(results, names, out_dir):
+        log(f"wrote {path}")
     return 0
 
 
