@@ -124,11 +124,10 @@ def saved_revids(client: NodeClient, title: str) -> list[int]:
 
 
 async def type_tokens(client: NodeClient, title: str, prefix: str, numbers: range, pace_s: float) -> None:
-    """Append `` <prefix><n>`` tokens at the end of the client's text, one every ``pace_s``. (The text never
-    ends in a space: the wiki would strip it, and that deletion could shift a stale index into a token.)"""
+    """Append `` <prefix><n>`` tokens at the end of the client's text, one every ``pace_s`` (``append`` reads the
+    length and inserts in one step: an index read in a separate call may be stale by a concurrent insert)."""
     for n in numbers:
-        text = await client.text(title)
-        await client.call("insert", title=title, index=len(text), text=f" {prefix}{n:04d}")
+        await client.call("append", title=title, text=f" {prefix}{n:04d}")
         await asyncio.sleep(pace_s)  # the typist's pace
 
 
@@ -433,3 +432,63 @@ async def test_a_holder_dying_right_after_the_wiki_took_its_save_is_adopted_not_
     finally:
         for c, _ in [*typists, (watcher, wpage)]:
             await c.close()
+
+
+async def test_the_redis_log_compacts_into_a_snapshot_never_backwards_and_keeps_recent_entries(
+    redis_server: RedisFactory, monkeypatch: pytest.MonkeyPatch
+):
+    import redis.asyncio as aioredis
+
+    from collab import redis_store as rs
+    from collab.room import Base, ClientOrigin, PageRoom, seed_update
+
+    redis = redis_server()
+    client = aioredis.Redis.from_url(redis.url)
+    writer = rs.Writer(client)
+    running = asyncio.create_task(writer.run())
+    store = rs.RedisStore(client, writer, "node-a/1", lambda title: None)
+    log_key = rs.key("Page", "log")
+    try:
+        assert await store.fetch("Page") is None  # not in the log: this node seeds it
+        base = Base(None, "", seed_update("Page", None, ""))
+        store.create("Page", base)
+        room = PageRoom("Page", base)
+        room.listeners.append(lambda update, origin: store.append("Page", update, origin))
+        for i in range(50):
+            room.replace_text(room.current_text() + f"w{i} ", ClientOrigin("sid", "Alice"))
+        await store.durable()
+        store.applied["Page"] = str(await store.last_id("Page"))  # as if this node's reader had read it all
+        store.compact("Page", room.full_state())
+        await store.durable()
+        assert await client.xlen(log_key) == 51, "entries younger than the grace period stay"
+        monkeypatch.setattr(rs, "TRIM_GRACE_MS", 0)
+        through = store.applied["Page"]
+        for i in range(50, 60):
+            room.replace_text(room.current_text() + f"w{i} ", ClientOrigin("sid", "Alice"))
+        await store.durable()
+        store.applied["Page"] = str(await store.last_id("Page"))
+        store.compact("Page", room.full_state())
+        await store.durable()
+        assert await client.xlen(log_key) == 1, "only the entry the snapshot ends with remains"
+        stored = await store.fetch("Page")
+        assert stored is not None and stored.tail_length == 0
+        rebuilt = PageRoom("Page", stored.base)
+        for update in stored.updates:
+            rebuilt.apply_update(update, ClientOrigin("load", "-"))
+        assert rebuilt.current_text() == room.current_text()
+        # A node behind the others compacts with an older position: the snapshot does not move back.
+        snapshot = await client.hget(rs.key("Page", "page"), "snapshot")
+        store.applied["Page"] = through
+        store.compact("Page", b"stale")
+        room.replace_text(room.current_text() + "tail", ClientOrigin("sid", "Bob"))
+        await store.durable()
+        assert await client.hget(rs.key("Page", "page"), "snapshot") == snapshot
+        stored = await store.fetch("Page")
+        assert stored is not None and stored.tail_length == 1
+        rebuilt = PageRoom("Page", stored.base)
+        for update in stored.updates:
+            rebuilt.apply_update(update, ClientOrigin("load", "-"))
+        assert rebuilt.current_text() == room.current_text()
+    finally:
+        running.cancel()
+        await client.aclose()
