@@ -1,0 +1,564 @@
+"""Only those the wiki lets edit may edit: sessions, protections, blocks, tokens, origins, TLS, secrets.
+
+Every test runs a real ``collab serve`` against the real dev wiki and meets each refusal as a real client
+does. The wiki is shared by the whole test session: every test uses its own page titles, and a test that
+blocks a user unblocks them however it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import ssl
+import subprocess
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import jwt
+import pytest
+import socketio
+
+from collab.devwiki import DevWiki
+from tests.clients import JoinRefused, PyClient
+from tests.plugins.server import CollabProcess, ServerFactory, free_port
+from tests.wikiclient import WikiUser
+
+SECRET = "test-token-secret-0123456789abcdefghijklmnop"
+
+
+def unique(name: str) -> str:
+    """A page title no other test (or earlier run against the same wiki) uses."""
+    return f"Auth {name} {uuid.uuid4().hex[:8]}"
+
+
+def mint(secret: str = SECRET, **claims: Any) -> str:
+    body = {"sub": "Alice", "titles": ["*"], "exp": time.time() + 600, **claims}
+    return jwt.encode(body, secret, algorithm="HS256")
+
+
+class HeaderClient(PyClient):
+    """A PyClient that sends extra handshake headers (Origin, X-Forwarded-For)."""
+
+    def __init__(self, url: str, headers: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(url, **kwargs)
+        self.headers = headers
+
+    async def connect(self) -> HeaderClient:
+        headers = {**self.headers, **({"Cookie": self.cookie} if self.cookie else {})}
+        await self.sio.connect(self.url, transports=["websocket"], headers=headers, auth=self.auth, wait_timeout=10)
+        return self
+
+
+async def refusal(url: str, *, headers: dict[str, str] | None = None, auth: Any = None) -> dict[str, Any]:
+    """Connect and expect a refusal: returns the server's ``connect_error`` payload ({} for a bare refusal)."""
+    sio = socketio.AsyncClient(reconnection=False)
+    errors: list[Any] = []
+
+    async def on_error(data: Any = None) -> None:
+        errors.append(data)
+
+    sio.on("connect_error", on_error)
+    try:
+        await sio.connect(url, transports=["websocket"], headers=headers or {}, auth=auth, wait_timeout=10)
+    except socketio.exceptions.ConnectionError:
+        data = errors[-1] if errors else None
+        return data if isinstance(data, dict) else {}
+    await sio.disconnect()
+    raise AssertionError("the connection was accepted")
+
+
+def revisions(server: CollabProcess, title: str) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(f"{server.url}/api/pages/{title.replace(' ', '_')}/revisions", timeout=10) as resp:
+        result: list[dict[str, Any]] = json.load(resp)["revisions"]
+        return result
+
+
+def http_status(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return int(resp.status)
+
+
+def forged_cookie(real: WikiUser) -> str:
+    """The real user's cookie names with made-up values: a session the wiki never issued, naming the user."""
+    parts = []
+    for item in real.cookie_header().split("; "):
+        name, _, value = item.partition("=")
+        if name.endswith(("UserName", "UserID")):
+            parts.append(f"{name}={value}")  # still names the real user
+        else:
+            parts.append(f"{name}=garbage{uuid.uuid4().hex}")
+    return "; ".join(parts)
+
+
+# ---- page protection ---------------------------------------------------------------------------------
+async def test_alice_joins_a_sysop_protected_page_read_only_and_her_changes_never_land(
+    collab_server: ServerFactory, admin: WikiUser, alice: WikiUser
+):
+    title = unique("protected")
+    admin.edit(title, "Protected text")
+    admin.protect(title)
+    server = collab_server(commit_idle_s=60, commit_max_s=120)
+    a = await PyClient(server.url, cookie=alice.cookie_header()).connect()
+    boss = await PyClient(server.url, cookie=admin.cookie_header()).connect()
+    try:
+        page = await a.join(title)
+        assert page.ack["readonly"] is True
+        told = await a.wait_status(title, "readonly")
+        assert "protected" in told["message"]
+        await a.wait_until(lambda: page.synced and str(page) == "Protected text", what="read-only sync")
+
+        seen = len(page.statuses)
+        a.edit(title, 0, delete=len("Protected text"), insert="vandalised")  # a forged update: legal CRDT ops
+        dropped = await a.wait_status(title, "readonly", since=seen)
+        assert "not applied" in dropped["message"]
+        assert (await a.save(title))["error"]["code"] == "readonly"
+
+        mine = await boss.join(title)
+        assert mine.ack["readonly"] is False
+        await boss.wait_until(lambda: mine.synced)
+        boss.append(title, " (edited by Admin)")
+        await a.wait_until(lambda: "(edited by Admin)" in str(page), what="Admin's edit reaches Alice")
+
+        fresh = await PyClient(server.url).connect()
+        view = await fresh.join(title)
+        await fresh.wait_until(lambda: view.synced)
+        assert str(view) == "Protected text (edited by Admin)"
+        await fresh.close()
+        assert admin.read(title)[0] == "Protected text"  # nothing of Alice's reached the wiki
+    finally:
+        await a.close()
+        await boss.close()
+
+
+async def test_with_read_only_off_alice_is_refused_a_protected_page_with_the_reason(
+    collab_server: ServerFactory, admin: WikiUser, alice: WikiUser
+):
+    title = unique("no readonly")
+    admin.edit(title, "Protected")
+    admin.protect(title)
+    server = collab_server(allow_readonly=False)
+    a = await PyClient(server.url, cookie=alice.cookie_header()).connect()
+    try:
+        with pytest.raises(JoinRefused) as refused:
+            await a.join(title)
+        assert refused.value.code == "forbidden" and "protected" in refused.value.message
+        assert (await a.join(unique("open page"))).ack["readonly"] is False  # other pages stay open to her
+    finally:
+        await a.close()
+
+
+# ---- blocks during a session -------------------------------------------------------------------------
+async def test_a_user_blocked_mid_session_becomes_read_only_and_his_later_changes_never_land(
+    collab_server: ServerFactory, admin: WikiUser, bob: WikiUser
+):
+    title = unique("block")
+    admin.edit(title, "Start")
+    server = collab_server(recheck_s=2, commit_idle_s=60, commit_max_s=120)
+    b = await PyClient(server.url, cookie=bob.cookie_header()).connect()
+    watcher = await PyClient(server.url).connect()
+    try:
+        page = await b.join(title)
+        assert page.ack["readonly"] is False
+        seen = await watcher.join(title)
+        await b.wait_until(lambda: page.synced)
+        b.append(title, " before")
+        await watcher.wait_until(lambda: str(seen) == "Start before", what="Bob's edit before the block")
+
+        admin.block(bob.name)
+        told = await b.wait_status(title, "readonly", timeout=30)  # within --recheck-s (plus one wiki request)
+        assert "blocked" in told["message"]
+
+        since = len(page.statuses)
+        b.append(title, " after")
+        dropped = await b.wait_status(title, "readonly", since=since)
+        assert "not applied" in dropped["message"]
+        fresh = await PyClient(server.url).connect()
+        view = await fresh.join(title)
+        await fresh.wait_until(lambda: view.synced)
+        assert str(view) == "Start before" and str(seen) == "Start before"
+        await fresh.close()
+    finally:
+        admin.unblock(bob.name)
+        await b.close()
+        await watcher.close()
+
+
+async def test_with_read_only_off_a_user_blocked_mid_session_is_removed(
+    collab_server: ServerFactory, admin: WikiUser, bob: WikiUser
+):
+    title = unique("block remove")
+    server = collab_server(recheck_s=2, allow_readonly=False, commit_idle_s=60, commit_max_s=120)
+    b = await PyClient(server.url, cookie=bob.cookie_header()).connect()
+    try:
+        page = await b.join(title)
+        await b.wait_until(lambda: page.synced)
+        admin.block(bob.name)
+        told = await b.wait_status(title, "removed", timeout=30)
+        assert "blocked" in told["message"]
+        b.append(title, "after removal")
+        await b.wait_until(lambda: any(e[1].get("code") == "notjoined" for e in b.errors), what="notjoined")
+        fresh = await PyClient(server.url).connect()
+        view = await fresh.join(title)
+        await fresh.wait_until(lambda: view.synced)
+        assert str(view) == ""
+        await fresh.close()
+    finally:
+        admin.unblock(bob.name)
+        await b.close()
+
+
+# ---- who is it: sessions, garbage and expired cookies, anonymous -------------------------------------
+async def test_a_garbage_cookie_naming_alice_is_anonymous_never_alice(collab_server: ServerFactory, alice: WikiUser):
+    title = unique("garbage cookie")
+    server = collab_server(commit_idle_s=60, commit_max_s=120)
+    client = await PyClient(server.url, cookie=forged_cookie(alice)).connect()
+    try:
+        page = await client.join(title)
+        await client.wait_until(lambda: page.synced)
+        client.append(title, "typed with a forged cookie")
+        await client.wait_until(lambda: not client._sends, what="the edit went out")
+        saved = await client.save(title)
+        assert saved["ok"] and saved["revid"], saved
+        assert revisions(server, title)[-1]["coauthors"] == ["127.0.0.1"]
+    finally:
+        await client.close()
+
+
+async def test_a_logged_out_session_is_anonymous_and_refused_with_no_anonymous(
+    collab_server: ServerFactory, devwiki: DevWiki
+):
+    env = devwiki.env()
+    session = WikiUser.login(devwiki.api, env["DEVWIKI_ALICE_USER"], env["DEVWIKI_ALICE_PASSWORD"])
+    # A browser session without "keep me logged in" (no <prefix>Token cookie): logging out ends it for good.
+    cookie = "; ".join(item for item in session.cookie_header().split("; ") if "Token=" not in item)
+    session.call(action="logout", token=session.token())
+
+    open_server = collab_server(commit_idle_s=60, commit_max_s=120)
+    title = unique("expired cookie")
+    client = await PyClient(open_server.url, cookie=cookie).connect()
+    try:
+        page = await client.join(title)
+        await client.wait_until(lambda: page.synced)
+        client.append(title, "typed after logging out")
+        await client.wait_until(lambda: not client._sends, what="the edit went out")
+        assert (await client.save(title))["ok"]
+        assert revisions(open_server, title)[-1]["coauthors"] == ["127.0.0.1"]
+    finally:
+        await client.close()
+
+    closed_server = collab_server(anonymous=False)
+    refused = await refusal(closed_server.url, headers={"Cookie": cookie})
+    assert refused["data"]["code"] == "forbidden" and "login" in refused["message"]
+
+
+async def test_with_no_anonymous_only_a_valid_session_or_token_connects(collab_server: ServerFactory, alice: WikiUser):
+    server = collab_server(anonymous=False, token_secret=SECRET)
+    for headers in ({}, {"Cookie": forged_cookie(alice)}):
+        refused = await refusal(server.url, headers=headers)
+        assert refused["data"]["code"] == "forbidden"
+    for client in (PyClient(server.url, cookie=alice.cookie_header()), PyClient(server.url, auth={"token": mint()})):
+        await client.connect()
+        try:
+            assert (await client.join(unique("logged in"))).ack["ok"]
+        finally:
+            await client.close()
+
+
+async def test_a_valid_session_edits_as_its_user(collab_server: ServerFactory, alice: WikiUser):
+    title = unique("session")
+    server = collab_server(commit_idle_s=60, commit_max_s=120)
+    client = await PyClient(server.url, cookie=alice.cookie_header()).connect()
+    try:
+        page = await client.join(title)
+        await client.wait_until(lambda: page.synced)
+        client.append(title, "typed by Alice")
+        await client.wait_until(lambda: not client._sends, what="the edit went out")
+        assert (await client.save(title))["ok"]
+        assert revisions(server, title)[-1]["coauthors"] == ["Alice"]
+    finally:
+        await client.close()
+
+
+# ---- signed tokens -----------------------------------------------------------------------------------
+async def test_a_token_for_page_a_does_not_open_page_b(collab_server: ServerFactory):
+    prefix = unique("token A")
+    server = collab_server(token_secret=SECRET, commit_idle_s=60, commit_max_s=120)
+    client = await PyClient(server.url, auth={"token": mint(titles=[f"{prefix}/*"])}).connect()
+    try:
+        page = await client.join(f"{prefix}/notes")
+        assert page.ack["readonly"] is False
+        with pytest.raises(JoinRefused) as refused:
+            await client.join(unique("token B"))
+        assert refused.value.code == "forbidden" and "token" in refused.value.message
+        with pytest.raises(JoinRefused):
+            await client.join(prefix)  # the pattern needs the "/"
+    finally:
+        await client.close()
+
+
+async def test_edits_with_a_token_are_its_users(collab_server: ServerFactory):
+    title = unique("token author")
+    server = collab_server(token_secret=SECRET, commit_idle_s=60, commit_max_s=120)
+    client = await PyClient(server.url, auth={"token": mint(sub="Bob", titles=[title])}).connect()
+    try:
+        page = await client.join(title)
+        await client.wait_until(lambda: page.synced)
+        client.append(title, "typed with Bob's token")
+        await client.wait_until(lambda: not client._sends, what="the edit went out")
+        assert (await client.save(title))["ok"]
+        assert revisions(server, title)[-1]["coauthors"] == ["Bob"]
+    finally:
+        await client.close()
+
+
+async def test_expired_tampered_and_unsigned_tokens_are_refused(collab_server: ServerFactory):
+    server = collab_server(token_secret=SECRET)
+    header, _, signature = mint(sub="Alice", titles=["Only this"]).split(".")
+    forged_body = jwt.utils.base64url_encode(json.dumps({"sub": "Admin", "titles": ["*"], "exp": 2e9}).encode())
+    cases = {
+        "expired": mint(exp=time.time() - 120),
+        "tampered": f"{header}.{forged_body.decode()}.{signature}",
+        "other secret": mint(secret="some-other-secret-0123456789abcdefghijkl"),
+        "no exp": jwt.encode({"sub": "Alice", "titles": ["*"]}, SECRET, algorithm="HS256"),
+        "not a token": "hello",
+    }
+    for name, token in cases.items():
+        refused = await refusal(server.url, auth={"token": token})
+        assert refused["data"]["code"] == "forbidden", name
+        assert ("expired" if name == "expired" else "not valid") in refused["message"], (name, refused)
+
+
+async def test_a_token_is_refused_when_the_server_has_no_token_secret(collab_server: ServerFactory):
+    server = collab_server()
+    refused = await refusal(server.url, auth={"token": mint()})
+    assert refused["data"]["code"] == "forbidden" and "token" in refused["message"]
+
+
+async def test_a_read_only_token_and_a_blocked_token_user_join_read_only(
+    collab_server: ServerFactory, admin: WikiUser, bob: WikiUser
+):
+    title = unique("token ro")
+    server = collab_server(token_secret=SECRET)
+    reader = await PyClient(server.url, auth={"token": mint(titles=[title], ro=True)}).connect()
+    try:
+        page = await reader.join(title)
+        assert page.ack["readonly"] is True
+        assert "read-only" in (await reader.wait_status(title, "readonly"))["message"]
+    finally:
+        await reader.close()
+    admin.block(bob.name)
+    try:
+        blocked = await PyClient(server.url, auth={"token": mint(sub=bob.name, titles=[title])}).connect()
+        try:
+            page = await blocked.join(title)
+            assert page.ack["readonly"] is True
+            assert "blocked" in (await blocked.wait_status(title, "readonly"))["message"]
+        finally:
+            await blocked.close()
+    finally:
+        admin.unblock(bob.name)
+
+
+# ---- origins -----------------------------------------------------------------------------------------
+async def test_a_foreign_origin_is_refused_and_the_wikis_own_is_accepted(
+    collab_server: ServerFactory, devwiki: DevWiki
+):
+    server = collab_server(allowed_origin=["https://docs.example.org"])
+    for origin in ("http://evil.example", "https://wiki.example.org.evil.example", "null"):
+        await refusal(server.url, headers={"Origin": origin})
+    for origin in (devwiki.url, server.url, "https://docs.example.org"):
+        client = await HeaderClient(server.url, {"Origin": origin}).connect()
+        try:
+            assert (await client.join(unique("origin"))).ack["ok"]
+        finally:
+            await client.close()
+    assert "foreign origin 'http://evil.example'" in server.log()
+
+
+# ---- direct TLS --------------------------------------------------------------------------------------
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+async def test_tls_serves_https_and_wss(devwiki: DevWiki, tmp_path: Path):
+    cert, key = self_signed(tmp_path)
+    server = CollabProcess(
+        wiki=devwiki,
+        data_dir=tmp_path / "data",
+        port=free_port(),
+        options={"tls_cert": cert, "tls_key": key},
+        log_path=tmp_path / "collab.log",
+    )
+    server.start(wait=False)
+    trusted = ssl.create_default_context(cafile=str(cert))
+    url = f"https://127.0.0.1:{server.port}"
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=trusted)) as http:
+            deadline = time.monotonic() + 30
+            while True:
+                assert server.proc is not None and server.proc.poll() is None, server.log()
+                try:
+                    async with http.get(url + "/healthz") as resp:
+                        if resp.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    assert time.monotonic() < deadline, server.log()
+                    await asyncio.sleep(0.1)  # a starting server: nothing to wait on but its port
+            client = PyClient(url)
+            client.sio = socketio.AsyncClient(reconnection=False, http_session=http)
+            client.sio.on("y", client._on_y)
+            client.sio.on("status", client._on_status)
+            client.sio.on("disconnect", client._poke)
+            await client.connect()
+            page = await client.join(unique("tls"))
+            client.append(page.title, "over wss")
+            await client.wait_until(lambda: page.synced)
+            await client.close()
+        assert "listening on https://" in server.log()
+        with pytest.raises(OSError):
+            http_status(f"http://127.0.0.1:{server.port}/healthz")  # plain http is not served
+    finally:
+        server.stop()
+
+
+# ---- secrets -----------------------------------------------------------------------------------------
+async def test_secrets_never_appear_in_the_server_log(collab_server: ServerFactory, devwiki: DevWiki, alice: WikiUser):
+    server = collab_server(token_secret=SECRET, commit_idle_s=60, commit_max_s=120)
+    title = unique("secrets")
+    token = mint(titles=[title])
+    cookie = alice.cookie_header()
+    by_cookie = await PyClient(server.url, cookie=cookie).connect()
+    by_token = await PyClient(server.url, auth={"token": token}).connect()
+    try:
+        page = await by_cookie.join(title)
+        await by_token.join(title)
+        await by_cookie.wait_until(lambda: page.synced)
+        by_cookie.append(title, "signed ~~~~")
+        await by_cookie.wait_until(lambda: not by_cookie._sends)
+        assert (await by_cookie.save(title))["ok"]
+        await refusal(server.url, auth={"token": token[:-4] + "AAAA"})
+        await refusal(server.url, headers={"Origin": "http://evil.example", "Cookie": cookie})
+    finally:
+        await by_cookie.close()
+        await by_token.close()
+    server.stop()
+    log = server.log()
+    secrets = [SECRET, token, devwiki.env()["DEVWIKI_BOT_PASSWORD"]]
+    secrets += [item.partition("=")[2] for item in cookie.split("; ") if "Token" in item or "session" in item]
+    assert "join page=" in log  # the log is there, and verbose (debug)
+    for secret in secrets:
+        assert secret not in log
+
+
+# ---- the documented deployment -----------------------------------------------------------------------
+DOCS = Path(__file__).parents[1] / "docs" / "security.md"
+
+
+def test_the_php_snippet_in_the_security_docs_mints_tokens_the_server_accepts(tmp_path: Path):
+    from collab.auth import TokenVerifier
+
+    php = re.search(r"```php\n(.*?)```", DOCS.read_text(), re.DOTALL)
+    assert php is not None
+    script = tmp_path / "mint.php"
+    call = "echo wfCollabToken(getenv('COLLAB_TOKEN_SECRET'), 'Ünïcode user', ['Talk:Foo/bar', 'Course *'], true, 600);"
+    script.write_text(f"<?php\n{php.group(1)}\n{call}\n", encoding="utf-8")
+    env = {"PATH": "/usr/bin:/bin", "COLLAB_TOKEN_SECRET": SECRET}
+    token = subprocess.run(["php", str(script)], env=env, capture_output=True, text=True, check=True).stdout.strip()
+    claims = TokenVerifier(SECRET).verify(token)
+    assert claims.sub == "Ünïcode user" and claims.titles == ("Talk:Foo/bar", "Course *") and claims.ro
+    assert 500 < claims.exp - time.time() <= 600
+
+
+class ProxiedClient(PyClient):
+    """A PyClient reaching the server through a path prefix, with extra headers."""
+
+    def __init__(self, url: str, path: str, headers: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(url, **kwargs)
+        self.path, self.headers = path, headers
+
+    async def connect(self) -> ProxiedClient:
+        headers = {**self.headers, **({"Cookie": self.cookie} if self.cookie else {})}
+        await self.sio.connect(self.url, transports=["websocket"], headers=headers, socketio_path=self.path)
+        return self
+
+
+def start_nginx(prefix: Path, conf: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(["nginx", "-p", str(prefix), "-c", str(conf)])
+
+
+def nginx_config(directory: Path, port: int, upstream: int) -> Path:
+    """A whole nginx.conf around the ``map`` and ``location /collab/`` of docs/security.md, unchanged but
+    for the upstream port."""
+    block = re.search(r"```nginx\n(.*?)```", DOCS.read_text(), re.DOTALL)
+    assert block is not None
+    text = block.group(1)
+    mapping = next(line for line in text.splitlines() if line.startswith("map "))
+    location = text[text.index("location /collab/") :].replace("127.0.0.1:8765", f"127.0.0.1:{upstream}")
+    conf = directory / "nginx.conf"
+    conf.write_text(
+        f"""
+daemon off;
+user root;
+pid {directory}/nginx.pid;
+error_log {directory}/error.log;
+events {{}}
+http {{
+    access_log off;
+    client_body_temp_path {directory}/body;
+    proxy_temp_path {directory}/proxy;
+    {mapping}
+    server {{
+        listen 127.0.0.1:{port};
+        {location}
+    }}
+}}
+"""
+    )
+    return conf
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed")
+async def test_the_documented_nginx_location_serves_the_collab_server_under_the_wikis_path(
+    collab_server: ServerFactory, alice: WikiUser, tmp_path: Path
+):
+    server = collab_server(trusted_proxy=["127.0.0.1"], commit_idle_s=60, commit_max_s=120)
+    port = free_port()
+    nginx = start_nginx(tmp_path, nginx_config(tmp_path, port, server.port))
+    front = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):  # a starting nginx: nothing to wait on but its port
+            try:
+                if http_status(front + "/collab/healthz") == 200:
+                    break
+            except OSError:
+                await asyncio.sleep(0.05)
+        title = unique("behind nginx")
+        same_origin = {"Origin": front}  # a page of the wiki's own origin, as the browser reports it
+        client = await ProxiedClient(front, "/collab/socket.io", same_origin, cookie=alice.cookie_header()).connect()
+        try:
+            page = await client.join(title)
+            await client.wait_until(lambda: page.synced)
+            client.append(title, "typed through the proxy")
+            await client.wait_until(lambda: not client._sends)
+            assert (await client.save(title))["ok"]
+            assert revisions(server, title)[-1]["coauthors"] == ["Alice"]  # the cookie went through
+        finally:
+            await client.close()
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await ProxiedClient(front, "/collab/socket.io", {"Origin": "https://evil.example"}).connect()
+        assert "ignoring X-Forwarded-For" not in server.log()  # nginx's header was believed
+    finally:
+        nginx.terminate()
+        nginx.wait(10)
