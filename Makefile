@@ -14,6 +14,7 @@ DEMO_PORT ?= 8765
 APT_PACKAGES := mediawiki php-sqlite3 php-cli php-intl php-mbstring php-xml chromium redis-server nginx-light diffutils
 
 .PHONY: deps system-deps test lint typecheck test-js test-py demo demo-stop bundle clean bench
+.PHONY: cluster-demo cluster-demo-stop
 
 deps: $(STAMPS)/system $(STAMPS)/venv bundle
 
@@ -60,6 +61,13 @@ demo: deps
 
 demo-stop:
 	@$(VENV)/bin/collab demo --dir $(DEMO_DIR) --wiki-port $(DEMO_WIKI_PORT) --port $(DEMO_PORT) --stop
+
+# Redis, three cluster nodes (8801-8803), nginx in front (8800) and the dev wiki (docs/scaling.md).
+cluster-demo: deps
+	@$(PY) -m collab.clusterdemo --dir $(DEMO_DIR)/cluster --wiki-port $(DEMO_WIKI_PORT)
+
+cluster-demo-stop:
+	@$(PY) -m collab.clusterdemo --dir $(DEMO_DIR)/cluster --wiki-port $(DEMO_WIKI_PORT) --stop
 
 bench: deps
 	$(PY) -m bench.run $(BENCH_ARGS)

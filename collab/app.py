@@ -5,19 +5,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
+import ssl
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import socketio
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
+from .admin import AdminAuth, AdminHub, SessionView
+from .auth import Authorizer, Limits, OriginPolicy, StaleMessageFilter, parse_networks, tls_context
+from .cluster import Cluster
 from .commit import CommitManager
 from .config import Settings
-from .errors import WikiError
+from .errors import CollabError, WikiError
+from .events import Fanout
+from .metrics import Metrics, sqlite_bytes
 from .registry import Registry
 from .server import CollabServer
-from .store import Store
+from .store import SQLiteStore, Store
 from .tasks import TaskSet
 from .watch import OutsideEditWatcher
 from .wiki import WikiGateway
@@ -33,16 +41,42 @@ class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.tasks = TaskSet()
-        self.store = Store(settings.data_dir)
+        self.cluster: Cluster | None = None
+        self.sqlite_path: Path | None = None
+        if settings.redis:  # cluster mode (docs/scaling.md): log, relay, leases and presence on Redis
+            self.cluster = Cluster(settings.redis, port=settings.port, lease_s=settings.commit_lease_s)
+            self.store: Store = self.cluster.store
+        else:
+            sqlite = SQLiteStore(settings.data_dir)
+            self.store, self.sqlite_path = sqlite, sqlite.path
         self.wiki = WikiGateway(settings.wiki_api, settings.bot_user, settings.bot_password)
         self.registry = Registry(self.store, self.wiki)
+        self.limits = Limits(
+            max_message_bytes=settings.max_message_bytes,
+            max_document_bytes=settings.max_document_bytes,
+            updates_per_s=settings.updates_per_s,
+            user_updates_per_s=settings.user_updates_per_s,
+            joins_per_min=settings.joins_per_min,
+            max_connections_per_ip=settings.max_connections_per_ip,
+            max_connections_per_user=settings.max_connections_per_user,
+            max_pages_per_connection=settings.max_pages_per_connection,
+        )
+        # The wiki's origin joins in start(), once siteinfo is known.
+        self.origins = OriginPolicy(settings.allowed_origin, on_refused=self._origin_refused)
+        self._refused_origins: set[str] = set()
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp",
-            max_http_buffer_size=settings.max_message_bytes,
-            cors_allowed_origins=[],  # set in start(), once the wiki's origin is known
+            # Above the message limit, so that the server sees an oversized message and says why.
+            max_http_buffer_size=self.limits.transport_bytes,
+            cors_allowed_origins=self.origins.allows,
             logger=False,
             engineio_logger=False,
+            # Engine.IO already runs each message in its own task; a second task per event only costs.
+            async_handlers=False,
         )
+        logging.getLogger("engineio.server").addFilter(StaleMessageFilter())  # no log flood from cut-off clients
+        self.observer = Fanout()  # metrics and the admin dashboard join below, once they can be built
+        self.registry.on_loaded.append(lambda room: self.observer.page_opened(room.title))
         self.commits = CommitManager(
             self.registry,
             self.wiki,
@@ -53,6 +87,9 @@ class Service:
             commit_idle_s=settings.commit_idle_s,
             commit_max_s=settings.commit_max_s,
             unload_idle_s=settings.unload_idle_s,
+            observer=self.observer,
+            before_save=lambda title: self.server.recheck(title, writers_only=True),
+            lease=self.cluster.lease if self.cluster is not None else None,
         )
         self.server = CollabServer(
             self.sio,
@@ -61,13 +98,66 @@ class Service:
             self.commits,
             self.tasks,
             max_message_bytes=settings.max_message_bytes,
+            observer=self.observer,
+            authorizer=Authorizer(
+                self.wiki,
+                token_secret=settings.token_secret,
+                anonymous=settings.anonymous,
+                allow_readonly=settings.allow_readonly,
+            ),
+            limits=self.limits,
+            trusted_proxies=parse_networks(settings.trusted_proxy),
         )
+        self.metrics = Metrics(
+            connections=lambda: len(self.server.connections),
+            pages_open=lambda: len(self.registry.rooms),
+            editors=lambda: sum(len(c.pages) for c in self.server.connections.values()),
+            log_bytes=self._log_bytes,
+            token=settings.metrics_token,
+        )
+        sessions = SessionView(
+            self.registry,
+            self.commits,
+            self.store,
+            self.server,
+            wiki_api=settings.wiki_api,
+            node=f"{socket.gethostname()}:{settings.port}",
+        )
+        admin_auth = AdminAuth(self.wiki, group=settings.admin_group, token=settings.admin_token)
+        self.admin = AdminHub(self.sio, sessions, admin_auth, self.tasks)
+        self.observer.observers += [self.metrics, self.admin]
+        if self.cluster is not None:
+            self.cluster.bind(
+                self.registry,
+                self.commits,
+                self.wiki,
+                relay=self.server.relay,
+                status=self.server.broadcast_status,
+                rows=lambda: list(sessions.snapshot()["sessions"]),
+                bot_user=settings.bot_user,
+            )
         self.watcher = OutsideEditWatcher(self.registry, self.wiki, self._check_outside, poll_s=settings.poll_s)
-        self.app = web.Application(client_max_size=settings.max_message_bytes)
+        self.app = web.Application(client_max_size=self.limits.transport_bytes, middlewares=[_no_socketio_deflate])
         self.sio.attach(self.app)
         self._routes()
 
+    def _origin_refused(self, origin: str) -> None:
+        self.server.rejected("origin")
+        if origin in self._refused_origins or len(self._refused_origins) >= 1000:  # no log flood
+            log.debug("refused a connection from the foreign origin %r", origin[:200])
+            return
+        self._refused_origins.add(origin)
+        log.warning("refused a connection from the foreign origin %r (see --allowed-origin)", origin[:200])
+
+    def _log_bytes(self) -> float:
+        if self.cluster is not None:
+            return self.cluster.used_memory  # Redis' used_memory, refreshed every few seconds
+        return sqlite_bytes(self.sqlite_path) if self.sqlite_path else 0.0
+
     async def _notify(self, title: str, state: str, message: str, **extra: Any) -> None:
+        self.admin.changed()  # saving/saved/merged/error: the dashboard shows these
+        if self.cluster is not None:
+            self.cluster.publish_status(title, state, message, extra)  # the page's editors on other nodes
         await self.server.broadcast_status(title, state, message, **extra)
 
     def _cookie_for(self, user: str) -> str | None:
@@ -84,6 +174,8 @@ class Service:
     def _routes(self) -> None:
         self.app.router.add_get("/healthz", self.healthz)
         self.app.router.add_get("/readyz", self.readyz)
+        self.app.router.add_get("/metrics", self.metrics.handle)
+        self.admin.add_routes(self.app)  # /admin, /admin/admin.js, /api/sessions
         self.app.router.add_get("/api/pages/{title:.+}/revisions", self.page_revisions)
         self.app.router.add_get("/", self.index)
         if STATIC_DIR.is_dir():
@@ -96,19 +188,36 @@ class Service:
             WikiError: the wiki is unreachable or the bot's credentials are wrong.
         """
         await self.wiki.start()
-        origins = {_origin(self.wiki.site_info.server), _origin(self.wiki.api_url)}
-        origins.add(f"http://{self.settings.host}:{self.settings.port}")
-        self.sio.eio.cors_allowed_origins = sorted(o for o in origins if o)
+        if self.cluster is not None:
+            await self.cluster.start()
+        scheme = "https" if self.settings.tls_cert else "http"
+        own = f"{scheme}://{self.settings.host}:{self.settings.port}"
+        self.origins.add(self.wiki.site_info.server, _origin(self.wiki.api_url), own)
+        allowed = ", ".join(sorted(self.origins.allowed))
+        log.info("browser origins allowed to connect: %s (and this server's own)", allowed)
         self.tasks.spawn(self.watcher.run(), name="outside-edit poller")
+        self.tasks.spawn(self.server.recheck_loop(self.settings.recheck_s), name="rights re-check")
         if self.settings.rcfeed_port:
             await self.watcher.listen(self.settings.rcfeed_port)
         for title in self.store.pending_titles():
             await self.registry.open(title)  # resumes the commit of work saved in the log before a restart
 
-    async def stop(self) -> None:
-        """Graceful shutdown: save every page with unsaved changes, then close everything."""
+    async def shutdown(self) -> None:
+        """Graceful shutdown: save every page (editors still see the result), disconnect them, close."""
         self.watcher.close()
         await self.commits.flush_all()
+        for sid in list(self.server.connections):
+            await self.sio.disconnect(sid)
+        await self.sio.shutdown()
+        await self.stop()
+
+    async def stop(self) -> None:
+        """Close everything (after shutdown() has saved what it could)."""
+        self.watcher.close()
+        self.admin.close()
+        await self.commits.flush_all()
+        if self.cluster is not None:
+            await self.cluster.close()  # after the last saves: stores what is queued, hands back the leases
         await self.tasks.cancel_all()
         await self.wiki.close()
         self.store.close()
@@ -142,6 +251,19 @@ class Service:
         return web.FileResponse(page)
 
 
+@web.middleware
+async def _no_socketio_deflate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Decline permessage-deflate on the Socket.IO WebSocket (python-engineio has no option for it).
+
+    Almost every frame is a keystroke of a few dozen bytes: compressing each costs more CPU than it saves
+    bytes, and every connection would hold a zlib context (~300 KB) for nothing (docs/performance.md)."""
+    if request.path.startswith("/socket.io/") and "Sec-WebSocket-Extensions" in request.headers:
+        headers = request.headers.copy()
+        del headers["Sec-WebSocket-Extensions"]
+        request = request.clone(headers=headers)
+    return await handler(request)
+
+
 def normalise_title(title: str) -> str:
     """MediaWiki's basic title normalisation (underscores, outer spaces, first letter upper case)."""
     title = " ".join(title.replace("_", " ").split())
@@ -157,30 +279,40 @@ def _origin(url: str) -> str:
 
 async def serve(settings: Settings) -> int:
     """Run the service until SIGTERM/SIGINT. Returns the process exit code."""
+    ssl_context = None
+    if settings.tls_cert:
+        try:
+            ssl_context = tls_context(settings.tls_cert, settings.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            log.error("cannot use --tls-cert/--tls-key: %s", exc)
+            return 2
     service = Service(settings)
     try:
         await service.start()
-    except WikiError as exc:
+    except CollabError as exc:  # the wiki or (cluster mode) Redis cannot be reached
         log.error("cannot start: %s", exc.message)
         await service.wiki.close()
+        if service.cluster is not None:
+            await service.cluster.close()
         return 2
     runner = web.AppRunner(service.app, handle_signals=False, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
+    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context)
     try:
         await site.start()
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", settings.host, settings.port, exc.strerror)
         await service.stop()
         return 2
-    log.info("MediaWiki Collab listening on http://%s:%d (wiki %s)", settings.host, settings.port, settings.wiki_api)
+    scheme = "https" if ssl_context else "http"
+    log.info("MediaWiki Collab listening on %s://%s:%d (wiki %s)", scheme, settings.host, settings.port,
+             settings.wiki_api)  # fmt: skip
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("shutting down: saving open pages")
-    await service.sio.shutdown()
-    await service.stop()
+    await service.shutdown()
     await runner.cleanup()
     return 0

@@ -1,4 +1,4 @@
-"""The ``collab`` command: ``serve``, ``devwiki``, ``demo``."""
+"""The ``collab`` command: ``serve``, ``devwiki``, ``sessions``, ``demo``."""
 
 from __future__ import annotations
 
@@ -29,6 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     from . import devwiki
 
     devwiki.add_cli(sub)
+
+    from . import admincli
+
+    admincli.add_cli(sub)
 
     demo = sub.add_parser("demo", help="start a local dev wiki and the server, print where to go")
     demo.add_argument("--dir", type=Path, default=Path(".demo"), help="where the demo keeps its wiki and data")

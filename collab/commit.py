@@ -14,10 +14,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from . import merge, wikitext
 from .errors import EditConflict, SaveRefused, WikiError, WikiUnavailable
+from .events import Observer
 from .registry import Registry
 from .room import Base, PageRoom, ServerOrigin
 from .store import RevisionRecord
@@ -31,6 +32,37 @@ CHANGE_TAG = "collab-sync"
 MAX_CONFLICT_RETRIES = 5
 RETRY_MAX_S = 60.0
 REFUSED_PAUSE_S = 60.0
+
+
+class CommitLease(Protocol):
+    """Which node may save a page. One node: always this one (:class:`SoleCommitter`); a cluster: the holder
+    of the page's lease in Redis (``cluster.ClusterLease``), so exactly one node saves each page."""
+
+    async def acquire(self, title: str) -> bool:
+        """Take or keep the page's commit lease; False while another live node holds it."""
+        ...
+
+    async def confirm(self, title: str, sent_state: bytes, text: str, baserevid: int | None) -> bool:
+        """Right before calling the wiki: whether the lease is still ours (checked atomically; the save about
+        to be made is recorded, so a node taking over after a crash can tell whether it landed)."""
+        ...
+
+    async def delegate(self, title: str) -> int | None:
+        """Ask the node holding the lease to save the page now; the revid it saved (None: nothing new)."""
+        ...
+
+
+class SoleCommitter:
+    """The single-node lease: this process always saves."""
+
+    async def acquire(self, title: str) -> bool:
+        return True
+
+    async def confirm(self, title: str, sent_state: bytes, text: str, baserevid: int | None) -> bool:
+        return True
+
+    async def delegate(self, title: str) -> int | None:  # pragma: no cover - acquire() never refuses
+        return None
 
 
 @dataclass
@@ -68,10 +100,17 @@ class CommitManager:
         commit_idle_s: float,
         commit_max_s: float,
         unload_idle_s: float,
+        observer: Observer | None = None,
+        lease: CommitLease | None = None,
+        before_save: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.registry = registry
         self.wiki = wiki
         self.tasks = tasks
+        # Re-checks the editors' rights right before a save names them (server.CollabServer.recheck).
+        self.before_save = before_save
+        self.observer = observer or Observer()
+        self.lease: CommitLease = lease or SoleCommitter()
         self.notify = notify
         self.has_editors = has_editors
         self.cookie_for = cookie_for
@@ -121,6 +160,15 @@ class CommitManager:
         room = self.registry.rooms.get(title)
         if room is None:
             return
+        if not await self.lease.acquire(title):
+            # Another node holds the page's commit lease and saves it. Drop this round's timers; if that
+            # node dies, the lease calls changed() here once this node has taken over.
+            state = self.page(title)
+            for handle in (state.idle, state.deadline):
+                if handle is not None:
+                    handle.cancel()
+            state.idle = state.deadline = None
+            return
         try:
             await self.save_now(room)
         except WikiError:
@@ -150,6 +198,7 @@ class CommitManager:
         self._cancel_timers(state)
         self.registry.unload(title)
         self.pages.pop(title, None)
+        self.observer.page_closed(title)
 
     @staticmethod
     def _cancel_timers(state: PageCommit) -> None:
@@ -165,6 +214,9 @@ class CommitManager:
         Raises:
             WikiError: the save failed; the editors have been told, the text is kept.
         """
+        if not await self.lease.acquire(room.title):
+            # Cluster: another node holds the page's commit lease; it saves (when shutting down, on its own).
+            return None if self.closing else await self.lease.delegate(room.title)
         state = self.page(room.title)
         state.refused_at = None
         while state.in_flight is not None and not state.in_flight.done():
@@ -180,9 +232,12 @@ class CommitManager:
                 handle.cancel()
         state.idle = state.deadline = state.retry = None
         state.again = False
+        started = time.monotonic()
+        self.observer.save_started(room.title)
         try:
             revid = await self._save_cycle(room, state)
         except WikiUnavailable as exc:
+            self.observer.save_finished(room.title, None, time.monotonic() - started, exc.code)
             state.failures += 1
             delay = min(RETRY_MAX_S, 2.0 ** (state.failures - 1))
             state.last_error = exc.message
@@ -193,11 +248,13 @@ class CommitManager:
             state.retry = asyncio.get_running_loop().call_later(delay, self._due, room.title)
             raise
         except WikiError as exc:
+            self.observer.save_finished(room.title, None, time.monotonic() - started, exc.code)
             state.refused_at = time.monotonic()
             state.last_error = exc.message
             log.warning("the wiki refused to save %r: %s (%s)", room.title, exc.message, exc.code)
             await self.notify(room.title, "error", f"the wiki did not save: {exc.message}", code="saveerror")
             raise
+        self.observer.save_finished(room.title, revid, time.monotonic() - started, None)
         state.failures = 0
         state.last_error = None
         if state.again and self.pending(room) and room.contributions.changes:
@@ -205,6 +262,8 @@ class CommitManager:
         return revid
 
     async def _save_cycle(self, room: PageRoom, state: PageCommit) -> int | None:
+        if self.before_save is not None and not self.closing:
+            await self.before_save(room.title)  # a user blocked since the last re-check stops here
         await self._expand_signatures(room)
         for _attempt in range(MAX_CONFLICT_RETRIES):
             text = room.current_text()
@@ -225,12 +284,15 @@ class CommitManager:
             sections = wikitext.sections_touched(room.base.text, text)
             summary = wikitext.summary(authors, sections, limit=self.wiki.site_info.max_summary_chars)
             await self.notify(room.title, "saving", "saving to the wiki")
+            if not await self.lease.confirm(room.title, sent_state, text, room.base.revid):
+                return None  # cluster: this node lost the page's commit lease; the new holder saves
             try:
                 revid = await self.wiki.save(
                     room.title, text, baserevid=room.base.revid, summary=summary, tag=CHANGE_TAG
                 )
             except EditConflict:
                 state.conflicts += 1
+                self.observer.conflict(room.title)
                 latest = await self.wiki.read(room.title)
                 if latest is None:
                     raise SaveRefused("the page has been deleted", code="missingtitle") from None
@@ -272,6 +334,7 @@ class CommitManager:
         room.merge_fork(fork_doc, merge.wiki_origin(latest))
         self.registry.set_base(room, Base(latest.revid, latest.text, fork_doc.get_update(), latest.timestamp))
         self.page(room.title).outside_merges += 1
+        self.observer.outside_merged(room.title, latest.revid, latest.user)
         log.info("merged outside revision %d of %r by %s", latest.revid, room.title, latest.user)
         await self.notify(
             room.title,
@@ -293,6 +356,8 @@ class CommitManager:
             return
         if room.base.revid is not None and lastrevid <= room.base.revid:
             return
+        if not await self.lease.acquire(room.title):
+            return  # cluster: the node holding the page's commit lease merges it (exactly once)
         latest = await self.wiki.read(room.title)
         if latest is not None and (room.base.revid is None or latest.revid > room.base.revid):
             await self.merge_outside(room, latest)

@@ -7,6 +7,7 @@ configuration table and the frozen :class:`Settings` are all derived from it.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
@@ -72,11 +73,104 @@ OPTIONS: tuple[Option, ...] = (
     Option("unload_idle_s", 60.0, "Unload a page from memory after it has no editors and is saved.", float),
     Option(
         "max_message_bytes",
-        32 * MIB,
-        "Largest accepted Socket.IO message (a 2 MB page's full state is ~3 MB).",
+        16 * MIB,
+        "Largest accepted message: a larger one gets a `toolarge` error and a disconnect, no reconnect loop "
+        "(a 2 MB page's full state is ~3-5 MB; the transport accepts twice this so the server can say why).",
         int,
     ),
+    # ---- access control and abuse limits (docs/security.md) ----
+    Option(
+        "allow_readonly",
+        True,
+        "Users the wiki lets read but not edit a page may join it read-only (else they are refused).",
+        _bool,
+        "bool",
+    ),
+    Option(
+        "anonymous",
+        True,
+        "Accept connections without a wiki session or token (then the wiki's rules for IP users apply).",
+        _bool,
+        "bool",
+    ),
+    Option("recheck_s", 60.0, "Ask the wiki again every N seconds whether each editor may still edit.", float),
+    Option(
+        "token_secret",
+        "",
+        "HS256 secret (>= 32 bytes) of signed tokens minted by the wiki; empty: tokens are refused. "
+        "Prefer the environment variable or `--token-secret-file` (flags show in `ps`).",
+    ),
+    Option("token_secret_file", "", "File holding the token secret."),
+    Option(
+        "allowed_origin",
+        [],
+        "Browser origin allowed to connect (repeatable); the wiki's own origin and this server's are always allowed.",
+        str,
+        "list",
+    ),
+    Option("tls_cert", "", "PEM certificate chain: serve https/wss directly (with `--tls-key`)."),
+    Option("tls_key", "", "PEM private key of `--tls-cert`."),
+    Option(
+        "trusted_proxy",
+        [],
+        "Address or CIDR of a reverse proxy whose `X-Forwarded-For` is believed (repeatable); none by default.",
+        str,
+        "list",
+    ),
+    Option(
+        "max_document_bytes",
+        0,
+        "Largest page text in bytes; a change beyond it is refused (0: the wiki's `maxarticlesize`).",
+        int,
+    ),
+    Option(
+        "updates_per_s",
+        100.0,
+        "Messages a second per connection (token bucket holding 5 s of it; 0: unlimited).",
+        float,
+    ),
+    Option(
+        "user_updates_per_s",
+        300.0,
+        "Messages a second per logged-in user over all their connections (bucket of 5 s; 0: unlimited).",
+        float,
+    ),
+    Option(
+        "joins_per_min",
+        300.0,
+        "Page joins a minute per user (per IP address when anonymous); 0: unlimited.",
+        float,
+    ),
+    Option("max_connections_per_ip", 500, "Connections from one IP address (0: unlimited).", int),
+    Option("max_connections_per_user", 100, "Connections of one logged-in user (0: unlimited).", int),
+    Option("max_pages_per_connection", 50, "Pages one connection may have open at once (0: unlimited).", int),
+    Option(
+        "redis",
+        "",
+        "Cluster mode: Redis URL (`redis://host:6379/0`) shared by every node (docs/scaling.md); empty: one node.",
+    ),
+    Option(
+        "commit_lease_s",
+        10.0,
+        "Cluster mode: a page's commit lease expires this long after its holder stops renewing it (dies).",
+        float,
+    ),
     Option("log_level", "info", "Logging level: debug, info, warning, error."),
+    Option(
+        "admin_group",
+        "sysop",
+        "Wiki user group whose members may open `/admin`, read `/api/sessions` and act on sessions.",
+    ),
+    Option(
+        "admin_token",
+        "",
+        "Bearer token for scripts and `collab sessions` (admin API and namespace); empty: wiki admins only.",
+    ),
+    Option(
+        "metrics_token",
+        "",
+        "Bearer token required by `/metrics`; empty: `/metrics` is open, like most exporters.",
+    ),
 )
 
 
@@ -96,12 +190,56 @@ class Settings:
     poll_s: float = 3.0
     rcfeed_port: int = 0
     unload_idle_s: float = 60.0
-    max_message_bytes: int = 32 * MIB
+    max_message_bytes: int = 16 * MIB
+    allow_readonly: bool = True
+    anonymous: bool = True
+    recheck_s: float = 60.0
+    token_secret: str = field(default="", repr=False)
+    token_secret_file: str = ""
+    allowed_origin: tuple[str, ...] = ()
+    tls_cert: str = ""
+    tls_key: str = ""
+    trusted_proxy: tuple[str, ...] = ()
+    max_document_bytes: int = 0
+    updates_per_s: float = 100.0
+    user_updates_per_s: float = 300.0
+    joins_per_min: float = 300.0
+    max_connections_per_ip: int = 500
+    max_connections_per_user: int = 100
+    max_pages_per_connection: int = 50
+    redis: str = field(default="", repr=False)  # the URL may hold a password
+    commit_lease_s: float = 10.0
     log_level: str = "info"
+    admin_group: str = "sysop"
+    admin_token: str = field(default="", repr=False)
+    metrics_token: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         if self.commit_idle_s <= 0 or self.commit_max_s < self.commit_idle_s:
             raise ConfigError("need 0 < --commit-idle-s <= --commit-max-s")
+        object.__setattr__(self, "allowed_origin", tuple(self.allowed_origin))
+        object.__setattr__(self, "trusted_proxy", tuple(self.trusted_proxy))
+        if self.recheck_s <= 0:
+            raise ConfigError("--recheck-s must be > 0")
+        if self.commit_lease_s <= 0:
+            raise ConfigError("--commit-lease-s must be > 0")
+        if self.redis and not self.redis.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError("--redis must be a redis://, rediss:// or unix:// URL")
+        if self.max_message_bytes < 64 * 1024:
+            raise ConfigError("--max-message-bytes must be at least 65536")
+        if self.token_secret and len(self.token_secret.encode()) < 32:
+            raise ConfigError("the token secret must be at least 32 bytes long (HS256)")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("--tls-cert and --tls-key go together")
+        limits = (self.max_document_bytes, self.updates_per_s, self.user_updates_per_s, self.joins_per_min)
+        counts = (self.max_connections_per_ip, self.max_connections_per_user, self.max_pages_per_connection)
+        if min(*limits, *counts) < 0:
+            raise ConfigError("limits must be >= 0 (0: unlimited)")
+        for proxy in self.trusted_proxy:
+            try:
+                ipaddress.ip_network(proxy.strip(), strict=False)
+            except ValueError as exc:
+                raise ConfigError(f"--trusted-proxy: {exc}") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -139,6 +277,11 @@ def settings_from(args: argparse.Namespace, environ: os._Environ[str] | dict[str
         values[opt.name] = opt.default if value is None else value
     values["data_dir"] = Path(values["data_dir"])
     values["bot_password"] = _bot_password(values["bot_password_file"], env)
+    if values["token_secret_file"] and not values["token_secret"]:
+        try:
+            values["token_secret"] = Path(values["token_secret_file"]).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read --token-secret-file: {exc.strerror}") from None
     known = {f.name for f in fields(Settings)}
     return Settings(**{k: v for k, v in values.items() if k in known})
 
@@ -164,3 +307,19 @@ def markdown_table(options: Sequence[Option] = OPTIONS) -> str:
         shown = "" if default in ("", [], None) else f"`{default}`"
         rows.append(f"| {flag} | `{opt.env}` | {shown} | {opt.help} |")
     return "\n".join(rows)
+
+
+def update_readme(path: Path) -> bool:
+    """Rewrite the configuration table between the README's markers. Returns whether it changed."""
+    text = path.read_text(encoding="utf-8")
+    start, end = "<!-- config-table -->", "<!-- /config-table -->"
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    new = f"{head}{start}\n{markdown_table()}\n{end}{tail}"
+    if new != text:
+        path.write_text(new, encoding="utf-8")
+    return new != text
+
+
+if __name__ == "__main__":  # python -m collab.config: refresh the README's configuration table
+    update_readme(Path(__file__).parents[1] / "README.md")

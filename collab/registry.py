@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from .room import Base, Origin, PageRoom, seed_update
+from .room import Base, Origin, PageRoom, PeerOrigin, seed_update
 from .store import Store
 from .wiki import WikiGateway
 
@@ -51,7 +51,7 @@ class Registry:
         return await asyncio.shield(task)
 
     async def _load(self, title: str) -> PageRoom:
-        stored = self.store.load(title)
+        stored = await self.store.fetch(title)
         if stored is not None:
             room = PageRoom(title, stored.base, state=stored.base.state)
             with room.doc.transaction():
@@ -82,13 +82,23 @@ class Registry:
         return room
 
     def _persist(self, room: PageRoom, update: bytes, origin: Origin) -> None:
+        if isinstance(origin, PeerOrigin):
+            return  # cluster mode: the node where it happened logged it; this node only fans it out
         title = room.title
-        self.store.append(title, update)
+        self.store.append(title, update, origin)
         tail = self._tails.get(title, 0) + 1
-        if tail >= COMPACT_AFTER_UPDATES:
-            self.store.compact(title, room.full_state())
-            tail = 0
+        if tail == COMPACT_AFTER_UPDATES:
+            # Not here: this runs inside the document's transaction, where encoding the full state raises
+            # "Already in a transaction" (and the listeners after this one, the relay, would not run).
+            asyncio.get_running_loop().call_soon(self._compact, room)
         self._tails[title] = tail
+
+    def _compact(self, room: PageRoom) -> None:
+        """Fold the page's tail into its snapshot (the full state holds every update logged so far)."""
+        if self.rooms.get(room.title) is not room:
+            return  # unloaded meanwhile (unload compacts)
+        self.store.compact(room.title, room.full_state())
+        self._tails[room.title] = 0
 
     def persist_authors(self, room: PageRoom) -> None:
         self.store.set_authors(room.title, list(room.contributions.authors))
@@ -105,4 +115,3 @@ class Registry:
         self.store.compact(title, room.full_state())
         self._tails.pop(title, None)
         log.info("page %r unloaded", title)
-

@@ -43,7 +43,16 @@ class ServerOrigin:
     user: str | None = None
 
 
-Origin = ClientOrigin | WikiOrigin | ServerOrigin
+@dataclass(frozen=True)
+class PeerOrigin:
+    """A change another cluster node made and logged: applied here only to fan it out to this node's editors
+    (never logged again, never relayed back). ``user`` is set when an editor typed it on that node."""
+
+    node: str
+    user: str | None = None
+
+
+Origin = ClientOrigin | WikiOrigin | ServerOrigin | PeerOrigin
 UpdateListener = Callable[[bytes, Origin], None]
 
 
@@ -193,9 +202,10 @@ class PageRoom:
     # ---- observers -----------------------------------------------------------------------------
     def _on_text(self, event: TextEvent) -> None:
         origin = self._origin
-        if isinstance(origin, ClientOrigin):
-            self.contributions.record(origin.user)
-        typist = origin.user if isinstance(origin, ClientOrigin) else None
+        # An editor's change, typed here or on another cluster node: its author is a co-author.
+        typist = origin.user if isinstance(origin, ClientOrigin | PeerOrigin) else None
+        if typist is not None:
+            self.contributions.record(typist)
         # Keep the tilde marks on their characters through this change (a hand-rolled sticky index:
         # Yrs forbids creating sticky indices inside an observer), and mark tildes this editor typed.
         pos = 0

@@ -6,15 +6,34 @@ joined and whether each is read-only, the awareness ids it announced, and a stri
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import engineio
 import socketio
+from pycrdt import merge_updates
 
 from . import protocol as p
-from .errors import CollabError, InvalidTitle, ProtocolError, WikiUnavailable
+from .auth import (
+    SAVE_COST,
+    Authorizer,
+    Budget,
+    Grant,
+    Identity,
+    Limiter,
+    Limits,
+    Network,
+    Refused,
+    client_ip,
+)
+from .auth import text_bytes_after as _text_bytes_after
+from .errors import CollabError, InvalidTitle, ProtocolError, WikiError, WikiUnavailable
+from .events import Observer
 from .registry import Registry
 from .room import ClientOrigin, Origin, PageRoom
 from .tasks import TaskSet
@@ -26,6 +45,44 @@ MAX_TITLE_CHARS = 512
 # Characters MediaWiki never allows in a title; "|" would also split an API titles= list in two.
 ILLEGAL_TITLE_CHARS = frozenset("#<>[]|{}") | frozenset(chr(c) for c in range(32)) | {"\x7f"}
 MAX_STRIKES = 25
+RECHECK_CONCURRENCY = 8  # wiki requests in flight during a re-check sweep
+
+
+# A queued broadcast: event, arguments, sid to skip, when it was queued, and the update it carries (or None).
+Outgoing = tuple[str, tuple[Any, ...], str | None, float, bytes | None]
+
+
+def _coalesce(title: str, box: list[Outgoing]) -> list[tuple[str, tuple[Any, ...], str | None, list[float]]]:
+    """Merge each run of consecutive updates with the same sender into one (one message per run instead of
+    one per keystroke when a client sends faster than the relay drains). Order is kept; statuses and other
+    messages are never merged or moved."""
+    out: list[tuple[str, tuple[Any, ...], str | None, list[float]]] = []
+    run: list[bytes] = []
+    times: list[float] = []
+    skip: str | None = None
+
+    def flush() -> None:
+        if run:
+            update = run[0] if len(run) == 1 else merge_updates(*run)
+            out.append((p.EVENT_Y, (title, p.sync_update(update)), skip, list(times)))
+            run.clear()
+            times.clear()
+
+    for event, args, sid, at, update in box:
+        if update is not None and (not run or sid == skip):
+            run.append(update)
+            times.append(at)
+            skip = sid
+            continue
+        flush()
+        if update is not None:
+            run.append(update)
+            times.append(at)
+            skip = sid
+        else:
+            out.append((event, args, sid, [at]))
+    flush()
+    return out
 
 
 class Committer(Protocol):
@@ -42,18 +99,23 @@ class Joined:
     reason: str | None
     joined_at: float = field(default_factory=time.time)
     last_active: float = field(default_factory=time.time)
+    resync: bool = False  # messages were dropped by the rate limit: ask the client for them again
+    resend_state: bool = False  # ... and one was its sync step 1: send it our state too
 
 
 @dataclass
 class Connection:
     sid: str
-    cookie: str | None
+    cookie: str | None = field(repr=False)  # a secret: forwarded to the wiki only, never logged or shown
     ip: str
     user: str = ""
     anonymous: bool = True
     pages: dict[str, Joined] = field(default_factory=dict)
     strikes: int = 0
     connected_at: float = field(default_factory=time.time)
+    identity: Identity | None = None
+    budget: Budget | None = None
+    close_tcp: Callable[[], None] | None = field(default=None, repr=False)  # the WebSocket's own TCP connection
 
 
 def room_key(title: str) -> str:
@@ -72,6 +134,10 @@ class CollabServer:
         tasks: TaskSet,
         *,
         max_message_bytes: int,
+        observer: Observer | None = None,
+        authorizer: Authorizer | None = None,
+        limits: Limits | None = None,
+        trusted_proxies: Sequence[Network] = (),
     ) -> None:
         self.sio = sio
         self.registry = registry
@@ -79,7 +145,15 @@ class CollabServer:
         self.committer = committer
         self.tasks = tasks
         self.max_message_bytes = max_message_bytes
+        self.observer = observer or Observer()
+        self.authorizer = authorizer or Authorizer(wiki)
+        self.limits = limits or Limits(max_message_bytes=max_message_bytes)
+        self.limiter = Limiter(self.limits)
+        self.trusted_proxies = tuple(trusted_proxies)
+        self.rejections: Counter[str] = Counter()  # by auth.REJECTIONS reason; also sent to the observer
+        self._warned_xff = False
         self.connections: dict[str, Connection] = {}
+        self._outbox: dict[str, list[Outgoing]] = {}
         registry.on_loaded.append(self._attach_relay)
         sio.on("connect", self.on_connect)
         sio.on("disconnect", self.on_disconnect)
@@ -90,15 +164,71 @@ class CollabServer:
 
     # ---- connection lifecycle --------------------------------------------------------------------
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
-        ip = str(environ.get("REMOTE_ADDR", ""))
-        self.connections[sid] = Connection(sid=sid, cookie=environ.get("HTTP_COOKIE"), ip=ip)
-        log.debug("connect sid=%s ip=%s", sid, ip)
+        """Who is this (token, wiki session, or IP), and may they connect at all (limits, --no-anonymous)?
+
+        A refusal reaches the client as ``connect_error`` with ``{"code", ...}``; Socket.IO clients do
+        not retry a refused connection by themselves.
+        """
+        ip = self._client_ip(environ)
+        cookie = environ.get("HTTP_COOKIE")
+        counted_user: str | None = None
+        try:
+            budget = self.limiter.open(ip)
+        except Refused as exc:
+            self.rejected(exc.reason)
+            raise socketio.exceptions.ConnectionRefusedError(exc.message, {"code": exc.code}) from None
+        conn = self.connections[sid] = Connection(sid=sid, cookie=None, ip=ip, budget=budget)
+        transport = getattr(environ.get("aiohttp.request"), "transport", None)
+        conn.close_tcp = transport.close if transport is not None else None
+        try:
+            identity = await self.authorizer.identify(cookie, auth, ip)
+            self.limiter.identified(identity.user_key, budget)
+            counted_user = identity.user_key
+        except (Refused, WikiError) as exc:
+            self.connections.pop(sid, None)
+            self.limiter.close(ip, None)
+            code = exc.code if exc.code in p.ERROR_CODES else "wikiunavailable"
+            if isinstance(exc, Refused):
+                self.rejected(exc.reason)
+            log.info("connect refused sid=%s ip=%s: %s", sid, ip, exc.message)
+            raise socketio.exceptions.ConnectionRefusedError(exc.message, {"code": code}) from None
+        if sid not in self.connections:  # disconnected while the wiki was asked: the IP is released already
+            self.limiter.close(None, counted_user)
+            return False
+        conn.identity = identity  # from here on, on_disconnect releases both counts
+        conn.user, conn.anonymous = identity.user, identity.anonymous
+        conn.cookie = cookie if identity.source == "session" else None  # keep a secret only when it is used
+        if budget.hold_s:
+            # Its user or address was cut off for flooding a moment ago: a flooder reconnecting in a loop
+            # gets one try every few seconds; a classmate behind the same NAT merely waits a little.
+            await asyncio.sleep(budget.hold_s)
+            if sid not in self.connections:
+                return False
+        log.debug("connect sid=%s ip=%s user=%s via=%s", sid, ip, identity.user, identity.source)
         return True
+
+    def _client_ip(self, environ: dict[str, Any]) -> str:
+        remote = str(environ.get("REMOTE_ADDR", ""))
+        forwarded = environ.get("HTTP_X_FORWARDED_FOR")
+        if forwarded and not self.trusted_proxies and not self._warned_xff:
+            self._warned_xff = True
+            log.warning(
+                "ignoring X-Forwarded-For from %s: if it is your reverse proxy, pass --trusted-proxy %s",
+                remote,
+                remote,
+            )
+        return client_ip(remote, forwarded, self.trusted_proxies)
+
+    def rejected(self, reason: str, title: str = "", user: str = "") -> None:
+        """Count one refusal (``reason``: one of ``auth.REJECTIONS``) for tests, metrics and the admin view."""
+        self.rejections[reason] += 1
+        self.observer.rejected(title, user, reason)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         conn = self.connections.pop(sid, None)
         if conn is None:
             return
+        self.limiter.close(conn.ip, conn.identity.user_key if conn.identity else None)
         for title in list(conn.pages):
             await self._leave(conn, title)
         log.debug("disconnect sid=%s user=%s (%s)", sid, conn.user, reason)
@@ -112,21 +242,32 @@ class CollabServer:
             return p.error("invalidtitle", "join takes a page title (a non-empty string)")
         if bad := sorted(ILLEGAL_TITLE_CHARS.intersection(title)):
             return p.error("invalidtitle", f"a page title cannot contain {' '.join(map(repr, bad))}")
+        identity = conn.identity
+        if identity is None:
+            return p.error("internal", "the connection is not set up yet")
         try:
-            access = await self.wiki.access(title, conn.cookie)
-            room = await self.registry.open(access.title)
+            self.limiter.join(identity.join_key, len(conn.pages))
+            grant = await self.authorizer.authorize(identity, conn.cookie, title)
+            room = await self.registry.open(grant.title)
+        except Refused as exc:
+            self.rejected(exc.reason, title, conn.user)
+            log.info("join refused page=%r user=%s sid=%s: %s", title, conn.user, sid, exc.message)
+            return p.error(exc.code, exc.message)
         except InvalidTitle as exc:
             return p.error("invalidtitle", exc.message)
         except WikiUnavailable as exc:
             return p.error("wikiunavailable", f"the wiki cannot be reached: {exc.message}")
         except CollabError as exc:
             return p.error(exc.code if exc.code in p.ERROR_CODES else "internal", exc.message)
-        conn.user, conn.anonymous = access.user, access.anonymous
-        readonly = not access.can_edit
-        reason = access.reason if readonly else None
+        if sid not in self.connections:
+            return p.error("internal", "disconnected")
+        conn.user, conn.anonymous = grant.user, grant.anonymous
+        readonly = grant.readonly
+        reason = grant.reason
         conn.pages[room.title] = Joined(readonly, reason)
         await self.sio.enter_room(sid, room_key(room.title))
         log.info("join page=%r user=%s sid=%s readonly=%s", room.title, conn.user, sid, readonly)
+        self.observer.joined(room.title, conn.user, sid, readonly)
         # The step 1 and awareness go out after the ack (the client routes them by the ack's title).
         self.tasks.spawn(self._greet(sid, room, readonly, reason), name=f"greet {sid}")
         return {"ok": True, "title": room.title, "revid": room.base.revid, "readonly": readonly}
@@ -148,6 +289,8 @@ class CollabServer:
 
     async def _leave(self, conn: Connection, title: str) -> None:
         conn.pages.pop(title, None)
+        log.info("leave page=%r user=%s sid=%s", title, conn.user, conn.sid)
+        self.observer.left(title, conn.user, conn.sid)
         await self.sio.leave_room(conn.sid, room_key(title))
         room = self.registry.rooms.get(title)
         if room is None:
@@ -166,6 +309,13 @@ class CollabServer:
         conn = self.connections.get(sid)
         if conn is None:
             return
+        if isinstance(msg, bytes | bytearray) and len(msg) > self.max_message_bytes:
+            await self._too_large(conn, title if isinstance(title, str) else "", len(msg))
+            return
+        user_key = conn.identity.user_key if conn.identity is not None else None
+        if conn.budget is not None and (verdict := self.limiter.message(conn.budget, user_key)):
+            await self._throttled(conn, title if isinstance(title, str) else "", verdict, msg)
+            return
         if not isinstance(title, str) or title not in conn.pages:
             await self._strike(conn, title if isinstance(title, str) else "", "notjoined", "join the page first")
             return
@@ -176,9 +326,17 @@ class CollabServer:
         joined = conn.pages[title]
         joined.last_active = time.time()
         try:
-            if isinstance(msg, bytes | bytearray) and len(msg) > self.max_message_bytes:
-                raise ProtocolError(f"message of {len(msg)} bytes exceeds the limit", code="toolarge")
             message = p.parse_message(msg)
+            if joined.resync:
+                # The first message after a throttled run: ask the client for everything we lack. Its
+                # step-2 answer carries this change too, and whatever the rate limit dropped before it.
+                joined.resync = False
+                await self._send_y(sid, title, p.sync_step1(room.state_vector()))
+                if joined.resend_state and message.kind != "step1":
+                    await self._send_y(sid, title, p.sync_step2(room.full_state()))
+                joined.resend_state = False
+                if message.kind in ("step2", "update"):
+                    return
             await self._handle(conn, joined, room, message)
         except ProtocolError as exc:
             await self._strike(conn, title, exc.code, exc.message)
@@ -190,10 +348,15 @@ class CollabServer:
         kind = message.kind
         if kind == "step1":
             p.check_state_vector(message.payload)
+            await self.registry.store.durable()  # the answer may hold updates still being logged (cluster)
             await self._send_y(conn.sid, room.title, p.sync_step2(room.update_since(message.payload)))
         elif kind in ("step2", "update"):
             if joined.readonly:
-                await self.status(conn.sid, room.title, "readonly", f"your change was not applied: {joined.reason}")
+                info = p.check_update(message.payload)
+                if info.has_structs or info.has_deletes:  # (an empty step 2 answers our step 1 on every join)
+                    self.rejected("readonly_update", room.title, conn.user)
+                    message_text = f"your change was not applied: {joined.reason}"
+                    await self.status(conn.sid, room.title, "readonly", message_text)
                 return
             info = p.check_update(message.payload)
             for client, start in info.starts.items():
@@ -201,6 +364,15 @@ class CollabServer:
                     # A gap: Yrs would integrate what Yjs holds pending (divergence). Ask for the history.
                     await self._send_y(conn.sid, room.title, p.sync_step1(room.state_vector()))
                     raise ProtocolError("update depends on changes the server has not seen; resyncing")
+            limit = self.limits.document_limit(self.wiki.site_info.max_article_bytes)
+            # Cheap bound first (the text cannot grow by more than the update's size), exact check near it.
+            if len(room.text) + len(message.payload) > limit:
+                size = _text_bytes_after(room.full_state(), message.payload)
+                if size > limit:
+                    self.rejected("document_too_large", room.title, conn.user)
+                    message_text = f"the page would be {size} bytes, more than the limit of {limit}: not applied"
+                    await self.status(conn.sid, room.title, "error", message_text, code="toolarge")
+                    return
             room.apply_update(message.payload, ClientOrigin(conn.sid, conn.user))
         elif kind == "awareness":
             entries = p.check_awareness(message.payload)
@@ -218,6 +390,10 @@ class CollabServer:
             return p.error("notjoined", f"not joined to {title!r}")
         if conn.pages[title].readonly:
             return p.error("readonly", "read-only editors cannot save")
+        user_key = conn.identity.user_key if conn.identity is not None else None
+        if conn.budget is not None and (verdict := self.limiter.message(conn.budget, user_key, SAVE_COST)):
+            self.rejected(verdict, title, conn.user)
+            return p.error("ratelimited", "too many requests: wait a few seconds before saving again")
         room = self.registry.rooms.get(title)
         if room is None:
             return p.error("notjoined", "the page is not open")
@@ -233,14 +409,59 @@ class CollabServer:
 
         def relay(update: bytes, origin: Origin) -> None:
             skip = origin.sid if isinstance(origin, ClientOrigin) else None
-            self.tasks.spawn(self._broadcast(title, p.sync_update(update), skip_sid=skip), name="relay")
+            self._enqueue(title, p.EVENT_Y, (title, p.sync_update(update)), skip, time.perf_counter(), update)
             if isinstance(origin, ClientOrigin):
+                self.observer.update_in(title, origin.user)
                 self.committer.changed(room)
 
         room.listeners.append(relay)
 
+    def _enqueue(
+        self, title: str, event: str, args: tuple[Any, ...], skip: str | None, at: float, update: bytes | None = None
+    ) -> None:
+        """Queue a broadcast to a page's editors. One drain task per page keeps the order in which
+        changes were applied: a ``merged``/``saved`` status never overtakes the update it announces.
+        ``update``: the CRDT update ``args`` carries, when it may be merged with its neighbours."""
+        box = self._outbox.get(title)
+        if box is None:
+            self._outbox[title] = box = []
+            self.tasks.spawn(self._drain(title), name=f"relay {title}")
+        box.append((event, args, skip, at, update))
+
+    async def _drain(self, title: str) -> None:
+        try:
+            while box := self._outbox[title]:
+                self._outbox[title] = []
+                await self.registry.store.durable()  # cluster mode: nothing is shown before it is logged
+                for event, args, skip, run in _coalesce(title, box):
+                    recipients = await self._emit_to_page(title, event, args, skip)
+                    if event == p.EVENT_Y:
+                        for at in run:
+                            self.observer.relayed(title, recipients, time.perf_counter() - at)
+        finally:
+            del self._outbox[title]
+
+    async def _emit_to_page(self, title: str, event: str, args: tuple[Any, ...], skip: str | None) -> int:
+        """``sio.emit(event, args, room=...)`` without its per-recipient tasks: the packet is encoded once
+        and queued on each recipient's Engine.IO socket directly. Returns the number of recipients."""
+        encoded = self.sio.packet_class(socketio.packet.EVENT, namespace="/", data=[event, *args]).encode()
+        parts = encoded if isinstance(encoded, list) else [encoded]
+        packets = [engineio.packet.Packet(engineio.packet.MESSAGE, part) for part in parts]
+        targets = [eio_sid for sid, eio_sid in self.sio.manager.get_participants("/", room_key(title)) if sid != skip]
+        for eio_sid in targets:
+            try:
+                for packet in packets:
+                    await self.sio.eio.send_packet(eio_sid, packet)
+            except engineio.exceptions.SocketIsClosedError:
+                continue  # disconnecting: its disconnect handler removes it from the room
+        return len(targets)
+
+    async def relay(self, title: str, msg: bytes) -> None:
+        """Send a y-protocol message to this node's editors of ``title`` (cluster: one from another node)."""
+        await self._broadcast(title, msg)
+
     async def _broadcast(self, title: str, msg: bytes, skip_sid: str | None = None) -> None:
-        await self.sio.emit(p.EVENT_Y, (title, msg), room=room_key(title), skip_sid=skip_sid)
+        self._enqueue(title, p.EVENT_Y, (title, msg), skip_sid, time.perf_counter())
 
     async def _send_y(self, sid: str, title: str, msg: bytes) -> None:
         await self.sio.emit(p.EVENT_Y, (title, msg), to=sid)
@@ -250,7 +471,7 @@ class CollabServer:
 
     async def broadcast_status(self, title: str, state: str, message: str, **extra: Any) -> None:
         payload = {"state": state, "message": message, **extra}
-        await self.sio.emit(p.EVENT_STATUS, (title, payload), room=room_key(title))
+        self._enqueue(title, p.EVENT_STATUS, (title, payload), None, time.perf_counter())
 
     async def remove(self, sid: str, title: str, reason: str) -> None:
         """End ``title`` for one connection (e.g. the user was blocked)."""
@@ -262,7 +483,114 @@ class CollabServer:
 
     async def _strike(self, conn: Connection, title: str, code: str, message: str) -> None:
         conn.strikes += 1
+        self.observer.rejected(title, conn.user, code)
         await self.status(conn.sid, title, "error", message, code=code)
         if conn.strikes >= MAX_STRIKES:
             log.warning("disconnecting sid=%s user=%s after %d bad messages", conn.sid, conn.user, conn.strikes)
             await self.sio.disconnect(conn.sid)
+
+    # ---- limits and re-checks (auth.py decides; this applies) -------------------------------------
+    async def _too_large(self, conn: Connection, title: str, size: int) -> None:
+        """Say why, then disconnect: a server-side disconnect is one Socket.IO clients do not retry, so
+        the client does not reconnect and resend the same message forever."""
+        self.rejected("message_too_large", title, conn.user)
+        log.warning("disconnecting sid=%s user=%s: a message of %d bytes (limit %d)", conn.sid, conn.user, size,
+                    self.max_message_bytes)  # fmt: skip
+        message = (
+            f"a message of {size} bytes is larger than this server accepts ({self.max_message_bytes} bytes): "
+            "disconnected; reload the page to continue"
+        )
+        await self.status(conn.sid, title, "error", message, code="toolarge")
+        await self._cut_off(conn)
+
+    async def _cut_off(self, conn: Connection) -> None:
+        """Disconnect, then close the TCP connection: python-engineio would otherwise go on reading (and
+        python-socketio raising for) everything the client already sent, and a flooder has thousands of
+        messages in flight. The status and the disconnect packet are flushed first."""
+        eio_sid = self.sio.manager.eio_sid_from_sid(conn.sid, "/")
+        await self.sio.disconnect(conn.sid)
+        if eio_sid is not None:
+            await self.sio.eio.disconnect(eio_sid)  # returns once the queued packets are written
+        if conn.close_tcp is not None:
+            conn.close_tcp()
+
+    async def _throttled(self, conn: Connection, title: str, reason: str, msg: object) -> None:
+        self.rejected(reason, title, conn.user)
+        joined = conn.pages.get(title)
+        if joined is not None:
+            joined.resync = True
+            if isinstance(msg, bytes | bytearray) and msg[:2] == b"\x00\x00":
+                joined.resend_state = True  # its sync step 1 was dropped: it still lacks our state
+        assert conn.budget is not None
+        drop = self.limiter.drop(conn.budget)
+        if drop == "first":
+            who = "this connection sends" if reason == "rate_connection" else "your connections send"
+            message = f"{who} too many messages: slow down (dropped changes are asked for again)"
+            await self.status(conn.sid, title, "error", message, code="ratelimited")
+        elif drop == "flood":
+            self.rejected("flood", title, conn.user)
+            penalty = self.limiter.penalise(conn.identity.join_key) if conn.identity is not None else 0.0
+            log.warning("disconnecting sid=%s user=%s ip=%s: flooding (%d messages dropped); no bursts for %.0f s",
+                        conn.sid, conn.user, conn.ip, conn.budget.dropped_total, penalty)  # fmt: skip
+            await self.status(conn.sid, title, "error", "disconnected: far too many messages", code="ratelimited")
+            await self._cut_off(conn)
+
+    async def recheck_loop(self, interval_s: float) -> None:
+        """Ask the wiki again about every editor of every page every ``interval_s`` (cancel to stop)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.recheck()
+            except Exception:  # one bad answer must not end the re-checks for good
+                log.exception("re-checking the editors' rights failed")
+
+    async def recheck(self, title: str | None = None, *, writers_only: bool = False) -> None:
+        """Ask the wiki whether each connection may still use its pages (all, or those of ``title``).
+
+        Blocked, or the page protected, since the join: switched to read-only (status ``readonly``), or
+        removed (status ``removed``) when read-only access is off, the token expired, or the session
+        ended. Rights given back: status ``live``. An unreachable wiki changes nothing. One wiki request
+        per distinct (identity, session, page), a few at a time.
+        """
+        pairs = [
+            (conn, t)
+            for conn in list(self.connections.values())
+            for t, joined in list(conn.pages.items())
+            if (title is None or t == title) and conn.identity is not None and not (writers_only and joined.readonly)
+        ]
+        keys = list({(conn.identity, conn.cookie, t) for conn, t in pairs if conn.identity is not None})
+        gate = asyncio.Semaphore(RECHECK_CONCURRENCY)
+
+        async def decide(identity: Identity, cookie: str | None, page: str) -> Grant | CollabError:
+            async with gate:
+                try:
+                    return await self.authorizer.authorize(identity, cookie, page)
+                except (Refused, WikiError) as exc:
+                    return exc
+
+        answers = await asyncio.gather(*(decide(i, c, t) for i, c, t in keys))
+        decided = dict(zip(keys, answers, strict=True))
+        for conn, t in pairs:
+            if conn.identity is not None:
+                await self._apply_recheck(conn, t, decided[(conn.identity, conn.cookie, t)])
+
+    async def _apply_recheck(self, conn: Connection, title: str, answer: Grant | CollabError) -> None:
+        joined = conn.pages.get(title)
+        if joined is None or self.connections.get(conn.sid) is not conn:
+            return  # left or disconnected meanwhile
+        if isinstance(answer, Refused):
+            self.rejected("removed", title, conn.user)
+            log.info("re-check: removing user=%s sid=%s from %r: %s", conn.user, conn.sid, title, answer.message)
+            await self.remove(conn.sid, title, answer.message)
+        elif isinstance(answer, CollabError):
+            log.info("re-check of user=%s on %r postponed: %s", conn.user, title, answer.message)
+        elif answer.readonly and not joined.readonly:
+            joined.readonly, joined.reason = True, answer.reason
+            self.rejected("downgraded", title, conn.user)
+            log.info("re-check: user=%s sid=%s is read-only on %r: %s", conn.user, conn.sid, title, answer.reason)
+            reason = answer.reason or "you may no longer edit this page"
+            await self.status(conn.sid, title, "readonly", f"read-only from now on: {reason}")
+        elif not answer.readonly and joined.readonly:
+            joined.readonly, joined.reason = False, None
+            log.info("re-check: user=%s sid=%s may edit %r again", conn.user, conn.sid, title)
+            await self.status(conn.sid, title, "live", "you may edit this page again")

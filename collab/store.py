@@ -1,4 +1,6 @@
-"""The durable update log: SQLite, embedded, one file in the data dir.
+"""The durable update log: the :class:`Store` protocol, and its SQLite implementation (embedded, one file).
+
+Cluster mode implements the same protocol on Redis (``redis_store.RedisStore``): a Stream per page.
 
 Invariant: an update is in the log before any other client sees it (the room's first listener appends
 it, the relay listener runs after). A page's log is a snapshot plus a tail of updates; ``compact``
@@ -14,8 +16,9 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from .room import Base
+from .room import Base, Origin
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pages (
@@ -63,7 +66,35 @@ class RevisionRecord:
     summary: str
 
 
-class Store:
+class Store(Protocol):
+    """The durable page log the registry, the commit policy and the admin view use (STYLE habit 8).
+
+    Writes are plain calls, in order: SQLite commits each before returning; Redis queues them, in order,
+    and :meth:`durable` waits until everything queued so far is stored. The relay awaits ``durable()``
+    before showing anything to anyone, so an update is never seen before it is in the log.
+    """
+
+    async def fetch(self, title: str) -> StoredPage | None:
+        """The page as the log holds it, or None: then the caller seeds it and calls :meth:`create`."""
+        ...
+
+    async def durable(self) -> None:
+        """Return once every write made so far is stored."""
+        ...
+
+    def create(self, title: str, base: Base) -> None: ...
+    def append(self, title: str, update: bytes, origin: Origin | None = None) -> None: ...
+    def compact(self, title: str, full_state: bytes) -> None: ...
+    def set_base(self, title: str, base: Base) -> None: ...
+    def set_authors(self, title: str, authors: list[str]) -> None: ...
+    def pending_titles(self) -> list[str]: ...
+    def add_revision(self, title: str, record: RevisionRecord) -> None: ...
+    def revisions(self, title: str) -> list[RevisionRecord]: ...
+    def writable(self) -> bool: ...
+    def close(self) -> None: ...
+
+
+class SQLiteStore:
     """SQLite-backed page log. Synchronous by design: each call is a short local write."""
 
     def __init__(self, data_dir: Path) -> None:
@@ -98,6 +129,12 @@ class Store:
         updates = ([snapshot] if snapshot is not None else []) + tail
         return StoredPage(Base(revid, text, state, timestamp), updates, json.loads(authors), len(tail))
 
+    async def fetch(self, title: str) -> StoredPage | None:
+        return self.load(title)
+
+    async def durable(self) -> None:
+        """Every write is committed when its call returns: nothing to wait for."""
+
     def create(self, title: str, base: Base) -> None:
         """Record a freshly seeded page (its base state is also its first snapshot)."""
         self._db.execute(
@@ -106,8 +143,8 @@ class Store:
             (title, base.state, base.revid, base.text, base.state, base.timestamp, time.time()),
         )
 
-    def append(self, title: str, update: bytes) -> None:
-        """Append one update to the page's log (committed when this returns)."""
+    def append(self, title: str, update: bytes, origin: Origin | None = None) -> None:
+        """Append one update to the page's log (committed when this returns; one node: who is not kept)."""
         self._db.execute("INSERT INTO updates (title, data) VALUES (?, ?)", (title, update))
 
     def tail_length(self, title: str) -> int:

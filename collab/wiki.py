@@ -59,6 +59,17 @@ class Access:
     groups: tuple[str, ...]
     can_edit: bool
     reason: str | None  # why not, in the wiki's words
+    can_read: bool = True
+    read_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class User:
+    """Who a wiki session is (``anonymous`` when the cookie is missing, invalid or expired)."""
+
+    name: str
+    anonymous: bool
+    groups: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -125,7 +136,9 @@ class WikiGateway:
         self._site = site
 
     def _read_site_info(self) -> SiteInfo:
-        data = self._call("query", "GET", meta="siteinfo", siprop="general", list="tags", tglimit="max")
+        data = self._call(
+            "query", "GET", meta="siteinfo", siprop="general", list="tags", tglimit="max", tgprop="defined|active"
+        )
         general = data["query"]["general"]
         tags = frozenset(t["name"] for t in data["query"].get("tags", []) if t.get("defined"))
         return SiteInfo(
@@ -243,20 +256,23 @@ class WikiGateway:
         return int(edit["newrevid"])
 
     # ---- calls as the editor ---------------------------------------------------------------------
-    async def access(self, title: str, cookie: str | None) -> Access:
-        """Who the cookie's session is and whether they may edit ``title`` (the wiki decides).
+    async def access(self, title: str, cookie: str | None, *, forwarded_for: str | None = None) -> Access:
+        """Who the cookie's session is and whether they may read and edit ``title`` (the wiki decides).
 
         An invalid or expired session is not an error to the wiki: it answers as the anonymous IP user,
-        and so do we. Raises InvalidTitle or WikiUnavailable.
+        and so do we. ``forwarded_for`` (the client's address) goes out as ``X-Forwarded-For``: a wiki that
+        lists this server in ``$wgCdnServersNoPurge`` then applies its IP blocks to anonymous editors.
+        Raises InvalidTitle or WikiUnavailable.
         """
         data = await self._user_get(
             cookie,
+            forwarded_for=forwarded_for,
             action="query",
             meta="userinfo",
             uiprop="groups|blockinfo",
             prop="info",
             titles=title,
-            intestactions="edit|create",
+            intestactions="edit|create|read",
             intestactionsdetail="full",
         )
         user = data["query"]["userinfo"]
@@ -273,6 +289,9 @@ class WikiGateway:
         if action == "create" and not problems:
             problems = actions.get("edit", []) or []
         reason = "; ".join(_plain(p.get("text") or p.get("code", "")) for p in problems) or None
+        unreadable = actions.get("read", [])
+        if not isinstance(unreadable, list):
+            unreadable = [] if unreadable else [{"text": "you may not read this page"}]
         return Access(
             title=page["title"],
             exists=exists,
@@ -282,7 +301,30 @@ class WikiGateway:
             groups=tuple(user.get("groups", ())),
             can_edit=not problems,
             reason=reason,
+            can_read=not unreadable,
+            read_reason="; ".join(_plain(p.get("text") or p.get("code", "")) for p in unreadable) or None,
         )
+
+    async def access_of(self, title: str, user: str) -> Access:
+        """What the wiki lets a *named* user do with ``title`` (a signed token's ``sub``), asked as the bot.
+
+        The API tests actions only for the session's own user, so this combines the user's rights and
+        block (``list=users``) with the page's protection (``inprop=protection``) the way MediaWiki's
+        permission checks do: ``edit`` (``createpage``/``createtalk`` for a missing page), no block
+        (a partial block counts as a block: its page list is not shown here), and the right each
+        protection level requires. Raises InvalidTitle or WikiUnavailable.
+        """
+        return await self._bot(self._access_of, title, user)  # type: ignore[no-any-return]
+
+    def _access_of(self, title: str, user: str) -> Access:
+        params = {"list": "users", "ususers": user, "usprop": "blockinfo|groups|rights"}
+        try:
+            data = self._call("query", "GET", prop="info", inprop="protection", titles=title, **params)
+        except mwclient.errors.APIError as exc:
+            if exc.code in ("invalidtitle", "invalidtitle-unknown"):
+                raise InvalidTitle(str(exc.info)) from None
+            raise WikiError(str(exc.info), code=str(exc.code)) from None
+        return named_access(data.get("query", {}), title)
 
     async def signatures(self, title: str, cookie: str | None) -> dict[str, str] | None:
         """What ``~~~``, ``~~~~`` and ``~~~~~`` expand to for the cookie's user, now (the wiki's PST)."""
@@ -299,10 +341,22 @@ class WikiGateway:
             return None
         return {"~~~": expanded[0], "~~~~": expanded[1], "~~~~~": expanded[2]}
 
-    async def _user_get(self, cookie: str | None, **params: Any) -> dict[str, Any]:
+    async def whoami(self, cookie: str | None) -> User:
+        """The cookie's user and groups (``meta=userinfo``); anonymous for a bad session. Raises WikiError."""
+        data = await self._user_get(cookie, action="query", meta="userinfo", uiprop="groups")
+        user = data["query"]["userinfo"]
+        return User(
+            name=str(user.get("name", "")),
+            anonymous=bool(user.get("anon", False)) or int(user.get("id", 0)) == 0,
+            groups=tuple(user.get("groups", ())),
+        )
+
+    async def _user_get(self, cookie: str | None, *, forwarded_for: str | None = None, **params: Any) -> dict[str, Any]:
         assert self._http is not None, "start() first"
         params.update(format="json", formatversion=2)
         headers = {"Cookie": cookie} if cookie else {}
+        if forwarded_for:
+            headers["X-Forwarded-For"] = forwarded_for
         try:
             async with self._http.get(self.api_url, params=params, headers=headers) as resp:
                 if resp.status >= 500:
@@ -359,3 +413,50 @@ def _plain(text: str) -> str:
     import re
 
     return re.sub(r"<[^>]+>", "", text).strip()
+
+
+# The right each protection level requires (MediaWiki maps the two historical level names).
+_LEVEL_RIGHTS = {"sysop": "editprotected", "autoconfirmed": "editsemiprotected"}
+
+
+def named_access(query: dict[str, Any], title: str) -> Access:
+    """An :class:`Access` from ``list=users`` (rights, block) and ``prop=info&inprop=protection`` data."""
+    page = (query.get("pages") or [{}])[0]
+    if page.get("invalid") or not page.get("title"):
+        raise InvalidTitle(page.get("invalidreason") or f"{title!r} is not a valid page title")
+    entry = (query.get("users") or [{}])[0]
+    exists = not page.get("missing")
+    known = bool(entry.get("userid")) and not entry.get("missing") and not entry.get("invalid")
+    rights = set(entry.get("rights", ())) if known else set()
+    problems: list[str] = []
+    if not known:
+        problems.append(f"there is no user {entry.get('name') or '?'} on the wiki")
+    elif entry.get("blockid"):
+        by = entry.get("blockedby") or "an administrator"
+        why = _plain(str(entry.get("blockreason") or "")) or "no reason given"
+        problems.append(f"you have been blocked from editing by {by}: {why}")
+    if known and "edit" not in rights:
+        problems.append("you may not edit pages")
+    action = "edit" if exists else "create"
+    if known and not exists:
+        needed = "createtalk" if int(page.get("ns", 0)) % 2 else "createpage"
+        if needed not in rights:
+            problems.append("you may not create this page")
+    for protection in page.get("protection", ()):
+        level = str(protection.get("level", ""))
+        right = _LEVEL_RIGHTS.get(level, level)
+        if protection.get("type") == action and right and right not in rights:
+            source = f" (cascading from {protection['source']})" if protection.get("source") else ""
+            problems.append(f"the page is protected{source}: only {level} users may {action} it")
+    return Access(
+        title=str(page["title"]),
+        exists=exists,
+        lastrevid=int(page["lastrevid"]) if exists and page.get("lastrevid") else None,
+        user=str(entry.get("name", "")),
+        anonymous=False,
+        groups=tuple(entry.get("groups", ())),
+        can_edit=not problems,
+        reason="; ".join(problems) or None,
+        can_read="read" in rights,
+        read_reason=None if "read" in rights else (problems[0] if not known else "you may not read pages"),
+    )

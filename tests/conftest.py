@@ -1,3 +1,3 @@
 """Shared pytest configuration."""
 
-pytest_plugins = ["tests.plugins.devwiki", "tests.plugins.server"]
+pytest_plugins = ["tests.plugins.devwiki", "tests.plugins.server", "tests.plugins.browser", "tests.plugins.redis"]

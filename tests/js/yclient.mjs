@@ -120,6 +120,7 @@ const commands = {
   leave: async (c) => { const ack = await socket.emitWithAck('leave', c.title); pages.get(c.title)?.doc.destroy(); pages.delete(c.title); return ack },
   save: (c) => socket.timeout(60000).emitWithAck('save', c.title),
   insert: (c) => { page(c.title).text.insert(c.index, c.text); return { ok: true } },
+  append: (c) => { const t = page(c.title).text; t.insert(t.length, c.text); return { ok: true } }, // atomic: no stale index
   delete: (c) => { page(c.title).text.delete(c.index, c.length); return { ok: true } },
   text: (c) => ({ text: page(c.title).text.toString(), synced: page(c.title).synced }),
   seed: (c) => { seed = c.seed; return { ok: true } },
