@@ -67,6 +67,8 @@ import { userInfo } from './colors.js'
 
 /** Sent packets of these events are dropped from socket.io-client's buffer on disconnect. */
 const OWN_EVENTS = new Set([EVENT_JOIN, EVENT_LEAVE, EVENT_SAVE, EVENT_Y])
+/** Error codes after which retrying would only repeat the refusal: no automatic reconnect. */
+const FATAL_CODES = new Set(['toolarge', 'forbidden'])
 /** Messages kept for a title that is not routable yet (a join ack is pending); beyond that, dropped. */
 const MAX_EARLY_MESSAGES = 1000
 
@@ -301,7 +303,12 @@ export class CollabConnection extends ObservableV2 {
    */
   _deliver (provider, event, data) {
     if (event === EVENT_Y) provider._onMessage(data)
-    else provider._onServerStatus(data)
+    else {
+      // The server is about to close the connection for something a retry would only repeat (a message
+      // over its size limit): remember it, so the disconnect does not start a reconnect loop.
+      if (data && data.state === 'error' && FATAL_CODES.has(data.code)) this._fatal = data
+      provider._onServerStatus(data)
+    }
   }
 
   /** @param {ConnectionStatus} status */
@@ -333,13 +340,27 @@ export class CollabConnection extends ObservableV2 {
     for (const finish of [...this._requests]) finish(failure('offline', 'disconnected from the collaboration server'))
     this._early = []
     // socket.io-client does not reconnect after the server closed the connection.
-    if (reason === 'io server disconnect') this._scheduleReconnect()
+    if (reason === 'io server disconnect') {
+      if (this._fatal) {
+        const message = `disconnected by the server: ${this._fatal.message || this._fatal.code}; reload to retry`
+        for (const p of [...this.providers]) p._onDisconnect(message, 'error')
+        this.emit('connection-error', [new Error(message)])
+        return
+      }
+      this._scheduleReconnect()
+    }
   }
 
   /** @param {any} err */
   _onConnectError (err) {
     this._setStatus('disconnected')
     const detail = err && err.message ? err.message : String(err)
+    const code = err && err.data && err.data.code
+    if (FATAL_CODES.has(code)) { // refused for good (e.g. anonymous editing is off): say so, do not loop
+      for (const p of [...this.providers]) p._onDisconnect(`the collaboration server refused the connection (${detail})`, 'error')
+      this.emit('connection-error', [err])
+      return
+    }
     for (const p of [...this.providers]) p._onDisconnect(`cannot reach the collaboration server (${detail})`)
     this.emit('connection-error', [err])
     // A middleware refusal leaves the socket inactive: socket.io-client will not retry by itself.
@@ -688,8 +709,11 @@ export class PageProvider extends ObservableV2 {
     if (this._wantJoin && !this._removed) this._join()
   }
 
-  /** @param {string|null} [message] why, when known (a failed connection attempt) */
-  _onDisconnect (message = null) {
+  /**
+   * @param {string|null} [message] why, when known (a failed connection attempt)
+   * @param {'offline'|'error'} [state] 'error' when the server refused for good (no reconnect follows)
+   */
+  _onDisconnect (message = null, state = 'offline') {
     if (this._destroyed) return
     this._joinSeq++ // a join ack still in flight belongs to the old session
     this._joining = false
@@ -701,7 +725,7 @@ export class PageProvider extends ObservableV2 {
     this._forgetOthers()
     if (!this._removed) {
       this.message = message
-      this._setState('offline')
+      this._setState(state)
     }
   }
 

@@ -302,6 +302,21 @@ test('the connection reconnects by itself after the server closed it', async (t)
   assert.deepEqual(statuses, ['connected', 'disconnected', 'connecting'])
 })
 
+test('a message over the size limit ends the connection without a reconnect loop', async (t) => {
+  const { socket, connection } = setup(t, { initial: { Page: 'x' } })
+  const p = new PageProvider(connection, 'Page', new Y.Doc(), { user: { name: 'Alice' } })
+  socket.open()
+  await live(p)
+  mock.timers.enable({ apis: ['setTimeout'] })
+  t.after(() => mock.timers.reset())
+  socket._fire('status', 'Page', { state: 'error', code: 'toolarge', message: 'message of 20971520 bytes exceeds the limit' })
+  socket.active = false
+  socket.drop('io server disconnect')
+  mock.timers.tick(60000)
+  assert.equal(socket.connectCalls, 0, 'no reconnect after a fatal refusal')
+  assert.equal(p.state, 'error')
+})
+
 test('destroy leaves the page, clears our presence and removes every listener and observer', async (t) => {
   const { server, socket, connection } = setup(t, { initial: { Page: 'x' } })
   const doc = new Y.Doc()
