@@ -33,7 +33,7 @@ import hmac
 import html
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -179,6 +179,23 @@ class RateSeries:
         return first * 60, [self._counts.get(m, 0) for m in range(first, last + 1)]
 
 
+def _totals(sessions: list[dict[str, Any]], connections: int, edits: int, saves: int) -> dict[str, int]:
+    return {
+        "pages": len({s["title"] for s in sessions}),
+        "editors": sum(len(s["editors"]) for s in sessions),
+        "users": len({e["user"] for s in sessions for e in s["editors"]}),
+        "connections": connections,
+        "unsaved_changes": sum(s["unsaved"]["changes"] for s in sessions),
+        "unsaved_pages": sum(1 for s in sessions if s["unsaved"]["changes"]),
+        "saving": sum(1 for s in sessions if s["saving"]),
+        "errors": sum(1 for s in sessions if s["last_error"]),
+        "outside_merges": sum(s["outside_merges"] for s in sessions),
+        "conflicts": sum(s["conflicts"] for s in sessions),
+        "edits_last_hour": edits,
+        "saves_last_hour": saves,
+    }
+
+
 class SessionView:
     """Builds the snapshot of every open page session from the registry, commit state and connections."""
 
@@ -200,6 +217,8 @@ class SessionView:
         self.index_url = wiki_api[: -len("api.php")] + "index.php" if wiki_api.endswith("api.php") else wiki_api
         self.edits = RateSeries()
         self.saves = RateSeries()
+        # Cluster mode: the session rows other nodes published (their editors, their pages).
+        self.peer_rows: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None
 
     def page_url(self, title: str, **params: str) -> str:
         query = "&".join(f"{k}={quote(v)}" for k, v in params.items())
@@ -230,27 +249,30 @@ class SessionView:
         ]
         start, edits = self.edits.window(now)
         _, saves = self.saves.window(now)
-        totals = {
-            "pages": len(sessions),
-            "editors": sum(len(s["editors"]) for s in sessions),
-            "users": len({e["user"] for s in sessions for e in s["editors"]}),
-            "connections": len(connections),
-            "unsaved_changes": sum(s["unsaved"]["changes"] for s in sessions),
-            "unsaved_pages": sum(1 for s in sessions if s["unsaved"]["changes"]),
-            "saving": sum(1 for s in sessions if s["saving"]),
-            "errors": sum(1 for s in sessions if s["last_error"]),
-            "outside_merges": sum(s["outside_merges"] for s in sessions),
-            "conflicts": sum(s["conflicts"] for s in sessions),
-            "edits_last_hour": sum(edits),
-            "saves_last_hour": sum(saves),
-        }
         return {
             "generated_at": round(now, 3),
             "node": self.node,
-            "totals": totals,
+            "totals": _totals(sessions, len(connections), sum(edits), sum(saves)),
             "history": {"step_s": 60, "start": start, "edits": edits, "saves": saves},
             "sessions": sessions,
         }
+
+    async def full_snapshot(self) -> dict[str, Any]:
+        """The snapshot with every node's sessions (cluster mode), totals over all of them."""
+        snap = self.snapshot()
+        if self.peer_rows is not None:
+            try:
+                others = await self.peer_rows()
+            except Exception:  # Redis unreachable: show this node's sessions, say why in the log
+                log.warning("cannot read the other nodes' sessions", exc_info=True)
+                others = []
+            sessions = sorted([*snap["sessions"], *others], key=lambda row: (row["title"], row["node"]))
+            totals = snap["totals"]
+            snap["totals"] = _totals(
+                sessions, totals["connections"], totals["edits_last_hour"], totals["saves_last_hour"]
+            )
+            snap["sessions"] = sessions
+        return snap
 
     def _row(self, room: PageRoom, editors: list[dict[str, Any]], now: float, mono: float) -> dict[str, Any]:
         title = room.title
@@ -365,7 +387,8 @@ class AdminHub(Observer):
 
     async def _push(self) -> None:
         if self.admins:
-            await self.sio.emit(EVENT_SESSIONS, self.view.snapshot(), room=ADMINS_ROOM, namespace=ADMIN_NAMESPACE)
+            snapshot = await self.view.full_snapshot()
+            await self.sio.emit(EVENT_SESSIONS, snapshot, room=ADMINS_ROOM, namespace=ADMIN_NAMESPACE)
 
     def close(self) -> None:
         """Stop pushing (shutdown: the saves that follow must not schedule pushes)."""
@@ -465,7 +488,7 @@ class AdminHub(Observer):
         except WikiError as exc:
             return web.json_response(_error("wikiunavailable", f"cannot ask the wiki: {exc.message}"), status=503)
         log.debug("admin api=sessions admin=%s via=%s", admin.name, admin.via)
-        return web.json_response(self.view.snapshot(), headers={"Cache-Control": "no-store"})
+        return web.json_response(await self.view.full_snapshot(), headers={"Cache-Control": "no-store"})
 
     async def dashboard(self, request: web.Request) -> web.StreamResponse:
         """``GET /admin``: the live dashboard for admins, a clear 403 page for everyone else."""
@@ -560,7 +583,7 @@ class AdminNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_sessions(self, sid: str, data: Any = None) -> dict[str, Any]:
         if self._admin(sid) is None:
             return _error("forbidden", "not an admin connection")
-        return self.hub.view.snapshot()
+        return await self.hub.view.full_snapshot()
 
     async def on_whoami(self, sid: str, data: Any = None) -> dict[str, Any]:
         admin = self._admin(sid)

@@ -136,6 +136,12 @@ class Service:
                 rows=lambda: list(sessions.snapshot()["sessions"]),
                 bot_user=settings.bot_user,
             )
+            cluster = self.cluster
+
+            async def other_nodes_rows() -> list[dict[str, Any]]:
+                return [row for node in await cluster.nodes() if node["node"] != cluster.node for row in node["rows"]]
+
+            sessions.peer_rows = other_nodes_rows
         self.watcher = OutsideEditWatcher(self.registry, self.wiki, self._check_outside, poll_s=settings.poll_s)
         self.app = web.Application(client_max_size=self.limits.transport_bytes, middlewares=[_no_socketio_deflate])
         self.sio.attach(self.app)

@@ -492,3 +492,24 @@ async def test_the_redis_log_compacts_into_a_snapshot_never_backwards_and_keeps_
     finally:
         running.cancel()
         await client.aclose()
+
+
+async def test_the_admin_session_list_of_any_node_shows_every_nodes_editors(
+    redis_server: RedisFactory, collab_server: ServerFactory, alice: WikiUser, bob: WikiUser
+):
+    redis = redis_server()
+    nodes = start_cluster(collab_server, redis, n=2, commit_idle_s=600, commit_max_s=600)
+    a, _ = await joined(nodes[0].url, alice, "Cluster admin view A")
+    b, _ = await joined(nodes[1].url, bob, "Cluster admin view B")
+    try:
+
+        def seen_from_first() -> set[tuple[str, str]]:
+            return {(row["title"], e["user"]) for row in sessions_of(nodes[0]) for e in row["editors"]}
+
+        want = {("Cluster admin view A", "Alice"), ("Cluster admin view B", "Bob")}
+        await wait_for(lambda: seen_from_first() >= want, 20, "node 1's admin view to list node 2's editor")
+        rows = {row["title"]: row for row in sessions_of(nodes[0])}
+        assert rows["Cluster admin view A"]["node"] != rows["Cluster admin view B"]["node"]
+    finally:
+        await a.close()
+        await b.close()
