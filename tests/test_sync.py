@@ -149,11 +149,12 @@ async def test_awareness_appears_and_is_removed_on_disconnect(collab_server: Ser
         async def peers_of_b() -> list[Any]:
             return list((await b.call("peers", title=title))["states"])
 
-        for _ in range(200):
-            if await peers_of_b():
+        alice = [{"user": {"name": "Alice", "color": "#f00"}}]
+        for _ in range(200):  # A's empty initial state may arrive first; wait for the named one
+            if await peers_of_b() == alice:
                 break
             await asyncio.sleep(0.05)
-        assert await peers_of_b() == [{"user": {"name": "Alice", "color": "#f00"}}]
+        assert await peers_of_b() == alice
         await a.close()
         for _ in range(200):
             if not await peers_of_b():
