@@ -51,6 +51,9 @@ typecheck: $(STAMPS)/venv
 test-js: bundle
 	cd client-js && node --test test/
 
+# The suite drives real processes (wiki, servers, browsers, Redis) on a shared 2-core machine: a test that
+# fails is run again up to twice, and pytest's summary lists every rerun so flakiness stays visible.
+PYTEST_ARGS ?= --reruns 2 --reruns-delay 2
 test-py: deps
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
