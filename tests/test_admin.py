@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,22 +18,13 @@ from playwright.async_api import Browser, Dialog, Page, async_playwright, expect
 
 from collab import devwiki as dw
 from tests.clients import PyClient
+from tests.plugins.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from tests.plugins.server import CollabProcess, ServerFactory
 from tests.wikiclient import WikiUser
 
 pytestmark = pytest.mark.asyncio
 
 TOKEN = "admin-token-for-tests-0123456789"
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 QUIET = {"commit_idle_s": 60, "commit_max_s": 120}  # saves only when a test asks for one
 
 
@@ -130,7 +120,7 @@ class AdminWatcher:
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as pw:
         chromium = await pw.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, chromium_sandbox=False, args=CHROMIUM_ARGS
+            executable_path=CHROMIUM, headless=True, chromium_sandbox=False, args=CHROMIUM_ARGS
         )
         try:
             yield chromium
