@@ -1,0 +1,46 @@
+"""`collab serve` start-up and shutdown as an operator meets them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+from collab import devwiki as dw
+from tests.plugins.server import ServerFactory, free_port
+
+
+def serve(*args: str, password: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, COLLAB_BOT_PASSWORD=password)
+    return subprocess.run(
+        [sys.executable, "-m", "collab", "serve", "--port", str(free_port()), *args],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_wrong_bot_credentials_exit_with_a_clear_message(devwiki: dw.DevWiki, tmp_path):
+    env = devwiki.env()
+    done = serve("--wiki-api", env["DEVWIKI_API"], "--bot-user", env["DEVWIKI_BOT_USER"],
+                 "--data-dir", str(tmp_path), password="0123456789abcdefghijklmnopqrstuw")  # fmt: skip
+    assert done.returncode == 2
+    assert "refused the bot login" in done.stderr and "0123456789abcdefghijklmnopqrstuw" not in done.stderr
+
+
+def test_an_unreachable_wiki_exits_with_a_clear_message(tmp_path):
+    done = serve("--wiki-api", f"http://127.0.0.1:{free_port()}/api.php", "--bot-user", "Bot@app",
+                 "--data-dir", str(tmp_path), password="x" * 32)  # fmt: skip
+    assert done.returncode == 2
+    assert "cannot reach the wiki" in done.stderr
+
+
+def test_missing_options_are_named(tmp_path):
+    done = serve("--data-dir", str(tmp_path), password="")
+    assert done.returncode == 2
+    assert "--wiki-api" in done.stderr and "--bot-user" in done.stderr and "COLLAB_BOT_PASSWORD" in done.stderr
+
+
+def test_sigterm_shuts_down_cleanly(collab_server: ServerFactory):
+    server = collab_server()
+    assert server.stop(signal.SIGTERM) == 0
+    assert "shutting down" in server.log()
