@@ -8,17 +8,17 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import requests
 import socketio
-from playwright.async_api import Browser, Dialog, Page, async_playwright, expect
+from playwright.async_api import Browser, Dialog, Page, expect
 
 from collab import devwiki as dw
 from tests.clients import PyClient
-from tests.plugins.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.plugins.browser import ARTIFACTS
 from tests.plugins.server import CollabProcess, ServerFactory
 from tests.wikiclient import WikiUser
 
@@ -117,15 +117,9 @@ class AdminWatcher:
 
 # ---- the browser dashboard ----------------------------------------------------------------------------------
 @pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, chromium_sandbox=False, args=CHROMIUM_ARGS
-        )
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
+def browser(chromium: Browser) -> Browser:
+    """The browser plugin's Chromium (tests/plugins/browser.py)."""
+    return chromium
 
 
 async def wiki_login(browser: Browser, devwiki: dw.DevWiki, account: dw.Account) -> Page:
