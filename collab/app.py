@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import socketio
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -27,6 +26,7 @@ from .registry import Registry
 from .server import CollabServer
 from .store import SQLiteStore, Store
 from .tasks import TaskSet
+from .transport import LeanServer
 from .watch import OutsideEditWatcher
 from .wiki import WikiGateway
 
@@ -64,7 +64,7 @@ class Service:
         # The wiki's origin joins in start(), once siteinfo is known.
         self.origins = OriginPolicy(settings.allowed_origin, on_refused=self._origin_refused)
         self._refused_origins: set[str] = set()
-        self.sio = socketio.AsyncServer(
+        self.sio = LeanServer(
             async_mode="aiohttp",
             # Above the message limit, so that the server sees an oversized message and says why.
             max_http_buffer_size=self.limits.transport_bytes,
@@ -72,6 +72,7 @@ class Service:
             logger=False,
             engineio_logger=False,
             # Engine.IO already runs each message in its own task; a second task per event only costs.
+            # (``y`` events skip both: transport.LeanSocket runs them inline, in arrival order.)
             async_handlers=False,
         )
         logging.getLogger("engineio.server").addFilter(StaleMessageFilter())  # no log flood from cut-off clients

@@ -590,7 +590,9 @@ class Cluster:
         if kind == b"u":
             user = _s(fields.get(b"a")) or None
             try:
-                room.apply_update(fields[b"u"], PeerOrigin(node, user))
+                update = fields[b"u"]
+                clients = p.check_update(update).starts if user is not None else ()  # whose tildes are whose
+                room.apply_update(update, PeerOrigin(node, user), clients)
             except Exception:  # a node logged only validated updates; never let one stop the reader
                 log.exception("could not apply entry %s of %r from %s", entry_id, title, node)
         elif kind == b"b":

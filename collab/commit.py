@@ -78,6 +78,7 @@ class PageCommit:
     refused_at: float | None = None
     unload: asyncio.TimerHandle | None = None
     persisted_authors: int = 0
+    last_change: float = 0.0  # event-loop time of the latest change
     saves: int = 0
     outside_merges: int = 0
     conflicts: int = 0
@@ -138,11 +139,23 @@ class CommitManager:
             self.registry.persist_authors(room)
             state.persisted_authors = len(room.contributions.authors)
         loop = asyncio.get_running_loop()
-        if state.idle is not None:
-            state.idle.cancel()
-        state.idle = loop.call_later(self.commit_idle_s, self._due, room.title)
+        # The idle timer is not re-armed on every keystroke (a timer per keystroke showed in profiles): it
+        # fires as first armed, and re-arms itself for the rest of the quiet period if typing went on.
+        state.last_change = loop.time()
+        if state.idle is None:
+            state.idle = loop.call_later(self.commit_idle_s, self._idle_over, room.title)
         if state.deadline is None:
             state.deadline = loop.call_later(self.commit_max_s, self._due, room.title)
+
+    def _idle_over(self, title: str) -> None:
+        state = self.page(title)
+        loop = asyncio.get_running_loop()
+        quiet_for = loop.time() - state.last_change
+        if quiet_for < self.commit_idle_s:
+            state.idle = loop.call_later(self.commit_idle_s - quiet_for, self._idle_over, title)
+            return
+        state.idle = None
+        self._due(title)
 
     def last_left(self, room: PageRoom) -> None:
         """The last editor left: save now, then unload once idle."""
@@ -367,7 +380,6 @@ class CommitManager:
         text = room.current_text()
         runs = wikitext.signature_runs(text)
         if not runs:
-            room.signature_marks.clear()
             return
         owners = merge.signature_owners(room, text, runs)
         if not owners:
@@ -379,7 +391,6 @@ class CommitManager:
         for (start, end), user in sorted(owners.items(), reverse=True):
             new_text = new_text[:start] + expansions[user][new_text[start:end]] + new_text[end:]
         room.replace_text(new_text, ServerOrigin("signature"))
-        room.signature_marks.clear()
 
     async def _signatures_of(self, title: str, user: str) -> dict[str, str]:
         cookie = self.cookie_for(user)

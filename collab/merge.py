@@ -32,25 +32,19 @@ def wiki_origin(rev: Revision) -> WikiOrigin:
 
 
 def signature_owners(room: PageRoom, text: str, runs: list[tuple[int, int]]) -> dict[tuple[int, int], str]:
-    """Who typed each tilde run (code point ranges of ``text``): the last editor who typed a tilde in it.
+    """Who typed each tilde run (code point ranges of ``text``, the room's current text): the typist of
+    its last tilde, read from the CRDT (each character's item carries the Yjs client that created it).
 
-    Runs nobody typed in this session (e.g. inside text merged from the wiki) are left out.
+    Runs nobody typed in this session (text from the wiki, or typed before a restart) are left out.
     """
-    marks = [(mark.byte_index, mark.user) for mark in room.signature_marks]
-    if not marks:
-        return {}
-    encoded_prefix = _byte_offsets(text, [p for run in runs for p in run])
     owners: dict[tuple[int, int], str] = {}
+    if not room.typists:
+        return owners
     for start, end in runs:
-        b_start, b_end = encoded_prefix[start], encoded_prefix[end]
-        for byte_index, user in marks:
-            if b_start <= byte_index < b_end:
-                owners[(start, end)] = user
+        user = room.typist_at(len(text[: end - 1].encode("utf-8")))
+        if user is not None:
+            owners[(start, end)] = user
     return owners
-
-
-def _byte_offsets(text: str, points: list[int]) -> dict[int, int]:
-    return {p: len(text[:p].encode("utf-8")) for p in points}
 
 
 def default_signatures(user: str) -> dict[str, str]:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pycrdt import Awareness, Doc, Text, TextEvent, TransactionEvent
+from pycrdt import Assoc, Awareness, Doc, Text, TransactionEvent
 
 from . import textdiff
-from .protocol import TEXT_NAME
+from .protocol import TEXT_NAME, UpdateInfo, check_state_vector
 
 
 @dataclass(frozen=True)
@@ -66,12 +66,7 @@ class Base:
     timestamp: str | None = None
 
 
-@dataclass
-class SignatureMark:
-    """Where a user typed a tilde (UTF-8 byte offset, kept current); whose ``~~~~`` it is at save time."""
-
-    byte_index: int
-    user: str
+EMPTY_UPDATE = b"\x00\x00"  # what a transaction that changed nothing encodes to
 
 
 def seed_client_id(title: str, revid: int | None, text: str) -> int:
@@ -130,14 +125,19 @@ class PageRoom:
         self.awareness = Awareness(self.doc)
         self.awareness.set_local_state(None)
         self.contributions = Contributions()
-        self.signature_marks: list[SignatureMark] = []
+        # Yjs client id -> the user whose connection first sent structs of it: who typed each character,
+        # asked only at save time (whose ``~~~~`` is it) instead of tracking positions on every change.
+        self.typists: dict[int, str] = {}
         self.listeners: list[UpdateListener] = []
         self.awareness_ids: dict[str, set[int]] = {}  # sid -> awareness client ids it announced
         self._origin: Origin | None = None
+        self._clocks: dict[int, int] | None = None  # the state vector, parsed (known_clock)
+        self._size_bound: int | None = None  # >= the text's UTF-8 size (size_bound)
         self.doc.apply_update(state if state is not None else base.state)
         # Subscribe only after loading, in the same synchronous block (no event can slip in between).
+        # One transaction observer and no Y.Text observer: building a TextEvent's delta cost more than
+        # applying the update itself (bench/, docs/performance.md).
         self.doc.observe(self._on_transaction)
-        self.text.observe(self._on_text)
 
     # ---- reading -------------------------------------------------------------------------------
     def current_text(self) -> str:
@@ -152,20 +152,68 @@ class PageRoom:
     def full_state(self) -> bytes:
         return self.doc.get_update()
 
+    def typist_at(self, byte_index: int) -> str | None:
+        """Who typed the character at ``byte_index`` (UTF-8) in this session; None if nobody here did
+        (it came from the wiki, or from before a restart)."""
+        item = self.text.sticky_index(byte_index, Assoc.AFTER).to_json().get("item")
+        return self.typists.get(item["client"]) if item else None
+
     def known_clock(self, client: int) -> int:
         """How many structs of ``client`` the document holds (its entry in our state vector)."""
-        from .protocol import check_state_vector
+        clocks = self._clocks
+        if clocks is None:
+            clocks = self._clocks = check_state_vector(self.doc.get_state())
+        return clocks.get(client, 0)
 
-        return check_state_vector(self.doc.get_state()).get(client, 0)
+    def size_bound(self) -> int:
+        """An upper bound of the text's size in UTF-8 bytes, exact after any change but an editor's (cheap:
+        measuring the text opens a transaction)."""
+        if self._size_bound is None:
+            self._size_bound = len(self.text)
+        return self._size_bound
+
+    def text_bytes(self) -> int:
+        """The text's exact size in UTF-8 bytes."""
+        self._size_bound = len(self.text)
+        return self._size_bound
+
+    def lacks(self, info: UpdateInfo) -> bool:
+        """Whether a validated update depends on structs this document does not hold: it starts after a gap
+        in a client's clock, or sits next to (or skips over) an item we do not have. Yrs would integrate
+        around what Yjs holds pending (divergence); the caller asks the client for the history instead."""
+        known = self.known_clock
+        return any(start > known(client) for client, start in info.starts.items()) or any(
+            clock >= known(client) for client, clock in info.refs.items()
+        )
 
     # ---- changing ------------------------------------------------------------------------------
-    def apply_update(self, update: bytes, origin: Origin) -> None:
-        """Apply a (validated) CRDT update; listeners see the resulting change, if any."""
+    def apply_update(self, update: bytes, origin: Origin, clients: Iterable[int] = ()) -> None:
+        """Apply a (validated) CRDT update; listeners see the resulting change, if any.
+
+        ``clients``: the Yjs client ids whose structs the update carries; each is credited to the origin's
+        user unless another user sent it first (a client cannot take over someone else's id)."""
+        user = origin.user if isinstance(origin, ClientOrigin | PeerOrigin) else None
+        if user is not None:
+            for client in clients:
+                self.typists.setdefault(client, user)
         self._origin = origin
         try:
             self.doc.apply_update(update)
         finally:
             self._origin = None
+
+    def apply_client_update(self, update: bytes, info: UpdateInfo, origin: ClientOrigin) -> None:
+        """Apply an editor's update that :meth:`lacks` nothing: all of it is integrated, so the cached
+        state vector moves to its ends without parsing the document's state vector again."""
+        clocks, bound = self._clocks, self._size_bound
+        self.apply_update(update, origin, info.starts)
+        if clocks is not None:
+            for client, end in info.ends.items():
+                if end > clocks.get(client, 0):
+                    clocks[client] = end
+            self._clocks = clocks
+        if bound is not None:
+            self._size_bound = bound + len(update)  # an update adds fewer text bytes than it has
 
     def replace_text(self, new_text: str, origin: Origin) -> bool:
         """Turn the text into ``new_text`` with minimal edits. Returns whether anything changed."""
@@ -200,41 +248,16 @@ class PageRoom:
         return self.awareness.encode_awareness_update(ids) if ids else None
 
     # ---- observers -----------------------------------------------------------------------------
-    def _on_text(self, event: TextEvent) -> None:
-        origin = self._origin
-        # An editor's change, typed here or on another cluster node: its author is a co-author.
-        typist = origin.user if isinstance(origin, ClientOrigin | PeerOrigin) else None
-        if typist is not None:
-            self.contributions.record(typist)
-        # Keep the tilde marks on their characters through this change (a hand-rolled sticky index:
-        # Yrs forbids creating sticky indices inside an observer), and mark tildes this editor typed.
-        pos = 0
-        for op in event.delta:  # type: ignore[attr-defined]
-            if "retain" in op:
-                pos += int(op["retain"])
-            elif "insert" in op:
-                inserted = str(op["insert"]).encode()
-                for mark in self.signature_marks:
-                    if mark.byte_index >= pos:
-                        mark.byte_index += len(inserted)
-                if typist is not None and b"~" in inserted:
-                    self.signature_marks.append(SignatureMark(pos + inserted.index(b"~"), typist))
-                pos += len(inserted)
-            elif "delete" in op:
-                n = int(op["delete"])
-                kept = []
-                for mark in self.signature_marks:
-                    if mark.byte_index >= pos + n:
-                        mark.byte_index -= n
-                    if not pos <= mark.byte_index < pos + n:
-                        kept.append(mark)
-                self.signature_marks = kept
-
     def _on_transaction(self, event: TransactionEvent) -> None:
         origin = self._origin
         if origin is None:  # pragma: no cover - every change goes through a method above
             origin = ServerOrigin("unknown")
         update: bytes = event.update
+        if update == EMPTY_UPDATE:
+            return  # nothing new (e.g. a resent update): nothing to log, relay or credit
+        self._clocks = self._size_bound = None  # apply_client_update puts them back, moved forward
+        if isinstance(origin, ClientOrigin | PeerOrigin) and origin.user is not None:
+            self.contributions.record(origin.user)  # an editor's change, here or on another node
         for listener in self.listeners:
             listener(update, origin)
 

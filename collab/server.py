@@ -37,6 +37,7 @@ from .events import Observer
 from .registry import Registry
 from .room import ClientOrigin, Origin, PageRoom
 from .tasks import TaskSet
+from .transport import LeanServer, encoded
 from .wiki import WikiGateway
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ class CollabServer:
 
     def __init__(
         self,
-        sio: socketio.AsyncServer,
+        sio: LeanServer,
         registry: Registry,
         wiki: WikiGateway,
         committer: Committer,
@@ -153,13 +154,15 @@ class CollabServer:
         self.rejections: Counter[str] = Counter()  # by auth.REJECTIONS reason; also sent to the observer
         self._warned_xff = False
         self.connections: dict[str, Connection] = {}
-        self._outbox: dict[str, list[Outgoing]] = {}
+        self._outbox: dict[str, list[Outgoing]] = {}  # per page, in order; sent by _drain
+        self._draining = False
         registry.on_loaded.append(self._attach_relay)
         sio.on("connect", self.on_connect)
         sio.on("disconnect", self.on_disconnect)
         sio.on(p.EVENT_JOIN, self.on_join)
         sio.on(p.EVENT_LEAVE, self.on_leave)
         sio.on(p.EVENT_Y, self.on_y)
+        sio.on_fast_y(self.on_y)  # the same handler, without python-socketio's per-message work
         sio.on(p.EVENT_SAVE, self.on_save)
 
     # ---- connection lifecycle --------------------------------------------------------------------
@@ -359,21 +362,19 @@ class CollabServer:
                     await self.status(conn.sid, room.title, "readonly", message_text)
                 return
             info = p.check_update(message.payload)
-            for client, start in info.starts.items():
-                if start > room.known_clock(client):
-                    # A gap: Yrs would integrate what Yjs holds pending (divergence). Ask for the history.
-                    await self._send_y(conn.sid, room.title, p.sync_step1(room.state_vector()))
-                    raise ProtocolError("update depends on changes the server has not seen; resyncing")
+            if room.lacks(info):
+                await self._send_y(conn.sid, room.title, p.sync_step1(room.state_vector()))  # ask for the history
+                raise ProtocolError("update depends on changes the server has not seen; resyncing")
             limit = self.limits.document_limit(self.wiki.site_info.max_article_bytes)
             # Cheap bound first (the text cannot grow by more than the update's size), exact check near it.
-            if len(room.text) + len(message.payload) > limit:
+            if room.size_bound() + len(message.payload) > limit and room.text_bytes() + len(message.payload) > limit:
                 size = _text_bytes_after(room.full_state(), message.payload)
                 if size > limit:
                     self.rejected("document_too_large", room.title, conn.user)
                     message_text = f"the page would be {size} bytes, more than the limit of {limit}: not applied"
                     await self.status(conn.sid, room.title, "error", message_text, code="toolarge")
                     return
-            room.apply_update(message.payload, ClientOrigin(conn.sid, conn.user))
+            room.apply_client_update(message.payload, info, ClientOrigin(conn.sid, conn.user))
         elif kind == "awareness":
             entries = p.check_awareness(message.payload)
             room.awareness_ids.setdefault(conn.sid, set()).update(e.client_id for e in entries)
@@ -409,7 +410,7 @@ class CollabServer:
 
         def relay(update: bytes, origin: Origin) -> None:
             skip = origin.sid if isinstance(origin, ClientOrigin) else None
-            self._enqueue(title, p.EVENT_Y, (title, p.sync_update(update)), skip, time.perf_counter(), update)
+            self._enqueue(title, p.EVENT_Y, (), skip, time.perf_counter(), update)  # framed when sent (_coalesce)
             if isinstance(origin, ClientOrigin):
                 self.observer.update_in(title, origin.user)
                 self.committer.changed(room)
@@ -419,39 +420,42 @@ class CollabServer:
     def _enqueue(
         self, title: str, event: str, args: tuple[Any, ...], skip: str | None, at: float, update: bytes | None = None
     ) -> None:
-        """Queue a broadcast to a page's editors. One drain task per page keeps the order in which
-        changes were applied: a ``merged``/``saved`` status never overtakes the update it announces.
-        ``update``: the CRDT update ``args`` carries, when it may be merged with its neighbours."""
+        """Queue a broadcast to a page's editors. One drain task sends every page's queue in turn, each in
+        the order in which changes were applied: a ``merged``/``saved`` status never overtakes the update
+        it announces. ``update``: the CRDT update ``args`` carries, when it may be merged with its
+        neighbours."""
         box = self._outbox.get(title)
         if box is None:
             self._outbox[title] = box = []
-            self.tasks.spawn(self._drain(title), name=f"relay {title}")
         box.append((event, args, skip, at, update))
+        if not self._draining:
+            self._draining = True
+            self.tasks.spawn(self._drain(), name="relay")
 
-    async def _drain(self, title: str) -> None:
+    async def _drain(self) -> None:
         try:
-            while box := self._outbox[title]:
-                self._outbox[title] = []
-                await self.registry.store.durable()  # cluster mode: nothing is shown before it is logged
-                for event, args, skip, run in _coalesce(title, box):
-                    recipients = await self._emit_to_page(title, event, args, skip)
-                    if event == p.EVENT_Y:
-                        for at in run:
-                            self.observer.relayed(title, recipients, time.perf_counter() - at)
+            while self._outbox:
+                boxes, self._outbox = self._outbox, {}
+                await self.registry.store.durable()  # nothing is shown before it is logged
+                for title, box in boxes.items():
+                    for event, args, skip, run in _coalesce(title, box):
+                        recipients = await self._emit_to_page(title, event, args, skip)
+                        if event == p.EVENT_Y:
+                            for at in run:
+                                self.observer.relayed(title, recipients, time.perf_counter() - at)
         finally:
-            del self._outbox[title]
+            self._draining = False  # (after an error, the next broadcast starts a new drain)
 
     async def _emit_to_page(self, title: str, event: str, args: tuple[Any, ...], skip: str | None) -> int:
         """``sio.emit(event, args, room=...)`` without its per-recipient tasks: the packet is encoded once
-        and queued on each recipient's Engine.IO socket directly. Returns the number of recipients."""
-        encoded = self.sio.packet_class(socketio.packet.EVENT, namespace="/", data=[event, *args]).encode()
-        parts = encoded if isinstance(encoded, list) else [encoded]
-        packets = [engineio.packet.Packet(engineio.packet.MESSAGE, part) for part in parts]
+        and queued on each recipient's Engine.IO socket directly (transport.py). Returns the number of
+        recipients."""
+        packets = encoded(self.sio.packet_class(socketio.packet.EVENT, namespace="/", data=[event, *args]))
         targets = [eio_sid for sid, eio_sid in self.sio.manager.get_participants("/", room_key(title)) if sid != skip]
+        deliver = self.sio.eio.deliver
         for eio_sid in targets:
             try:
-                for packet in packets:
-                    await self.sio.eio.send_packet(eio_sid, packet)
+                await deliver(eio_sid, packets)
             except engineio.exceptions.SocketIsClosedError:
                 continue  # disconnecting: its disconnect handler removes it from the room
         return len(targets)

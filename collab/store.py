@@ -3,14 +3,15 @@
 Cluster mode implements the same protocol on Redis (``redis_store.RedisStore``): a Stream per page.
 
 Invariant: an update is in the log before any other client sees it (the room's first listener appends
-it, the relay listener runs after). A page's log is a snapshot plus a tail of updates; ``compact``
-folds the tail into the snapshot so the log does not grow without bound. WAL mode with
+it; the relay awaits ``durable()`` before it sends anything). A page's log is a snapshot plus a tail of
+updates; ``compact`` folds the tail into the snapshot so the log does not grow without bound. WAL mode with
 ``synchronous=NORMAL`` survives a killed process (every committed row is in the OS's hands); power loss
 may lose the last few milliseconds, the documented trade-off (``synchronous=FULL`` would fsync each row).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
@@ -95,7 +96,13 @@ class Store(Protocol):
 
 
 class SQLiteStore:
-    """SQLite-backed page log. Synchronous by design: each call is a short local write."""
+    """SQLite-backed page log. Synchronous by design: each call is a short local write.
+
+    Appends made in one event-loop tick are committed together, in one transaction, at the end of the
+    tick or at the next :meth:`durable` (which the relay awaits before sending), whichever comes first:
+    one commit per burst instead of one per keystroke. Every other call commits queued appends first,
+    so the log's order is the order of the calls.
+    """
 
     def __init__(self, data_dir: Path) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -104,8 +111,22 @@ class SQLiteStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self._queued: list[tuple[str, bytes]] = []
+
+    def flush(self) -> None:
+        """Commit the queued appends (one transaction)."""
+        if not self._queued:
+            return
+        queued, self._queued = self._queued, []
+        try:
+            with self._transaction():
+                self._db.executemany("INSERT INTO updates (title, data) VALUES (?, ?)", queued)
+        except sqlite3.Error:
+            self._queued[:0] = queued  # kept, in order, for the next try
+            raise
 
     def close(self) -> None:
+        self.flush()
         self._db.close()
 
     def writable(self) -> bool:
@@ -118,6 +139,7 @@ class SQLiteStore:
         return True
 
     def load(self, title: str) -> StoredPage | None:
+        self.flush()
         row = self._db.execute(
             "SELECT snapshot, base_revid, base_text, base_state, base_timestamp, authors FROM pages WHERE title = ?",
             (title,),
@@ -133,10 +155,12 @@ class SQLiteStore:
         return self.load(title)
 
     async def durable(self) -> None:
-        """Every write is committed when its call returns: nothing to wait for."""
+        """Commit the appends of this tick now (the caller is about to show them to someone)."""
+        self.flush()
 
     def create(self, title: str, base: Base) -> None:
         """Record a freshly seeded page (its base state is also its first snapshot)."""
+        self.flush()
         self._db.execute(
             "INSERT INTO pages (title, snapshot, base_revid, base_text, base_state, base_timestamp, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -144,15 +168,24 @@ class SQLiteStore:
         )
 
     def append(self, title: str, update: bytes, origin: Origin | None = None) -> None:
-        """Append one update to the page's log (committed when this returns; one node: who is not kept)."""
-        self._db.execute("INSERT INTO updates (title, data) VALUES (?, ?)", (title, update))
+        """Append one update to the page's log (committed by the end of this tick; one node: who is not kept)."""
+        if not self._queued:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no event loop (tools, tests): commit now
+                self._queued.append((title, update))
+                self.flush()
+                return
+        self._queued.append((title, update))
 
     def tail_length(self, title: str) -> int:
+        self.flush()
         row = self._db.execute("SELECT COUNT(*) FROM updates WHERE title = ?", (title,)).fetchone()
         return int(row[0])
 
     def compact(self, title: str, full_state: bytes) -> None:
         """Replace the snapshot and the whole tail by ``full_state`` (atomically)."""
+        self.flush()
         with self._transaction():
             self._db.execute(
                 "UPDATE pages SET snapshot = ?, updated_at = ? WHERE title = ?",
@@ -161,6 +194,7 @@ class SQLiteStore:
             self._db.execute("DELETE FROM updates WHERE title = ?", (title,))
 
     def set_base(self, title: str, base: Base) -> None:
+        self.flush()
         self._db.execute(
             "UPDATE pages SET base_revid = ?, base_text = ?, base_state = ?, base_timestamp = ?, updated_at = ?"
             " WHERE title = ?",
@@ -168,22 +202,27 @@ class SQLiteStore:
         )
 
     def set_authors(self, title: str, authors: list[str]) -> None:
+        self.flush()
         self._db.execute("UPDATE pages SET authors = ? WHERE title = ?", (json.dumps(authors), title))
 
     def pending_titles(self) -> list[str]:
         """Pages whose log holds changes not yet saved to the wiki."""
+        self.flush()
         return [r[0] for r in self._db.execute("SELECT title FROM pages WHERE authors != '[]' ORDER BY title")]
 
     def titles(self) -> list[str]:
+        self.flush()
         return [r[0] for r in self._db.execute("SELECT title FROM pages ORDER BY title")]
 
     def add_revision(self, title: str, record: RevisionRecord) -> None:
+        self.flush()
         self._db.execute(
             "INSERT OR REPLACE INTO revisions (title, revid, timestamp, coauthors, summary) VALUES (?, ?, ?, ?, ?)",
             (title, record.revid, record.timestamp, json.dumps(record.coauthors), record.summary),
         )
 
     def revisions(self, title: str) -> list[RevisionRecord]:
+        self.flush()
         rows = self._db.execute(
             "SELECT revid, timestamp, coauthors, summary FROM revisions WHERE title = ? ORDER BY revid DESC",
             (title,),

@@ -1,0 +1,265 @@
+"""A leaner WebSocket loop under python-socketio: the same Engine.IO 4 / Socket.IO 5 wire protocol, less work
+per message.
+
+python-engineio's own WebSocket loop spends more CPU per message than applying the CRDT update: for every
+frame it starts a task and a ``wait_for`` timer, tries to parse the frame as JSON (and catches the
+failure: Socket.IO frames are not JSON), starts another task to run the handler, and python-socketio then
+decodes the event's header and reassembles the binary attachment. The ``y`` event, nearly all the traffic,
+is two frames: ``451-["y","<title>",{"_placeholder":true,"num":0}]`` and the binary attachment.
+
+:class:`LeanSocket` replaces only the WebSocket loop of python-engineio's socket (connections that start
+on the WebSocket transport, as every client of ours does; a polling client that upgrades keeps the
+library's loop):
+
+- reading: one ``receive()`` per frame, no task, no timer (a dead peer is found by python-engineio's own
+  ping check, which closes the socket; the writer then closes the WebSocket, which ends the read);
+- a ``y`` event without an ack goes straight to the registered handler, inline, in arrival order; every
+  other message takes the library's path (its own task, as before: a join or a save that waits for the
+  wiki never holds up the connection's other messages);
+- writing: a broadcast is encoded once (:func:`encoded`) and written to each recipient's WebSocket at
+  once (:meth:`LeanSocket.deliver`) when nothing is queued before it and the peer keeps up; otherwise it
+  joins python-engineio's queue, which one writer per connection drains, so everything sent to a
+  connection keeps one order.
+
+Everything else (handshake, namespaces, acks, rooms, disconnects, the admin namespace) is python-socketio's.
+``tests/`` run every client through this path; ``bench/`` measures it (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import engineio
+import socketio
+from aiohttp import WSMsgType
+from engineio import packet as eio_packet
+from engineio.async_socket import AsyncSocket
+
+log = logging.getLogger(__name__)
+
+# ``42``/``45`` + ``1-``: a Socket.IO EVENT/BINARY_EVENT in the default namespace with one attachment
+# and no ack id (an ack id would follow the ``-``, a namespace would start with ``/``).
+_Y_HEADER = '451-["y",'
+# Above this much unsent output a connection's packets wait in its queue for its writer, so that one slow
+# reader never holds up the relay of a page to the others.
+BACKLOG_BYTES = 64 * 1024
+FastHandler = Callable[[str, Any, bytes], Awaitable[None]]  # (sid, title, binary)
+
+
+class LeanSocket(AsyncSocket):  # type: ignore[misc]
+    """python-engineio's socket with a leaner WebSocket loop (see the module's docstring)."""
+
+    connected: bool  # python-engineio's own attributes
+    upgraded: bool
+    _ws: Any = None  # aiohttp's WebSocketResponse, once the lean loop runs
+    _lock: asyncio.Lock | None = None  # held while a packet is being written
+    _transport: asyncio.Transport | None = None
+    fast_pending: Any = None  # the title of a ``y`` header whose attachment is the next frame
+    fast_waiting: bool = False
+
+    async def _websocket_handler(self, ws: Any) -> None:
+        if self.connected:  # an upgrade from long-polling: the library's loop handles its handshake
+            await super()._websocket_handler(ws)
+            return
+        self.connected = True
+        self.upgraded = True
+        server: LeanEngine = self.server
+        sock = ws._sock  # aiohttp's WebSocketResponse (python-engineio's aiohttp driver)
+        limit = server.max_http_buffer_size
+        self._ws, self._lock = sock, asyncio.Lock()
+        self._transport = getattr(ws.environ.get("aiohttp.request"), "transport", None)
+        writer = asyncio.ensure_future(self._write(sock))
+        try:
+            while True:
+                msg = await sock.receive()
+                kind = msg.type
+                if kind is WSMsgType.BINARY:
+                    data = msg.data
+                    if len(data) > limit:
+                        break
+                    if self.fast_waiting:
+                        title, self.fast_pending, self.fast_waiting = self.fast_pending, None, False
+                        await server.fast_y(self.sid, title, data)
+                    else:
+                        await self._message(data)
+                elif kind is WSMsgType.TEXT:
+                    text = msg.data
+                    if len(text) > limit:
+                        break
+                    if not text:
+                        continue
+                    if text[0] == "4":  # an Engine.IO MESSAGE carries a Socket.IO packet
+                        if text.startswith(_Y_HEADER) and not self.fast_waiting and server.fast_ready(self.sid):
+                            title = _y_title(text)
+                            if title is not _NOT_Y:
+                                self.fast_pending, self.fast_waiting = title, True
+                                continue
+                        await self._message(text[1:])
+                    else:
+                        await self.receive(eio_packet.Packet(encoded_packet=text))
+                else:  # CLOSE, CLOSING, CLOSED, ERROR
+                    break
+        except engineio.exceptions.SocketIsClosedError:
+            pass
+        except Exception:  # same as the library: log, then end the connection properly
+            log.exception("unexpected error on the WebSocket of %s", self.sid)
+        finally:
+            await self.queue.put(None)  # unlock the writer so that it can exit
+            await writer
+            await self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+
+    async def _message(self, data: str | bytes) -> None:
+        """Any other message: python-socketio's own path, in its own task as python-engineio runs it."""
+        await self.server._trigger_event("message", self.sid, data, run_async=self.server.async_handlers)
+
+    async def _write(self, sock: Any) -> None:
+        """Send the queued packets in order until None (the read loop ended) or a CLOSE packet."""
+        queue = self.queue
+        lock = self._lock
+        assert lock is not None
+        while True:
+            pkt = await queue.get()  # returns at once, without yielding, while packets are queued
+            queue.task_done()
+            if pkt is None:
+                return
+            try:
+                async with lock:  # after a direct delivery (deliver) still being written, if any
+                    await _send(sock, pkt)
+                if pkt.packet_type == eio_packet.CLOSE:
+                    await sock.close()  # a server-side disconnect: this also ends the read loop
+                    return
+            except Exception:  # the peer is gone: the read loop ends on its own
+                return
+
+    async def deliver(self, packets: list[eio_packet.Packet]) -> None:
+        """Send packets to this connection: written at once when nothing is queued before them and the
+        connection keeps up (no writer task to wake: the relay's common case), else queued for the writer.
+
+        Raises:
+            SocketIsClosedError: the connection is closing.
+        """
+        if self.closed or self.closing:
+            raise engineio.exceptions.SocketIsClosedError()
+        lock, transport = self._lock, self._transport
+        if (
+            lock is None
+            or lock.locked()
+            or not self.queue.empty()
+            or transport is None
+            or transport.is_closing()
+            or transport.get_write_buffer_size() > BACKLOG_BYTES
+        ):
+            for pkt in packets:
+                self.queue.put_nowait(pkt)
+            return
+        async with lock:
+            try:
+                for pkt in packets:
+                    await _send(self._ws, pkt)  # does not wait: the transport is not paused
+            except Exception:  # the peer is gone: the read loop ends on its own
+                return
+
+
+async def _send(sock: Any, pkt: eio_packet.Packet) -> None:
+    data = pkt.encode()
+    if isinstance(data, bytes):
+        await sock.send_bytes(data)
+    else:
+        await sock.send_str(data)
+
+
+_NOT_Y = object()
+
+
+def _y_title(text: str) -> Any:
+    """The title argument of a ``451-["y", <title>, <placeholder>]`` header, or ``_NOT_Y`` when the frame
+    is anything else (then it takes the library's path and its errors)."""
+    try:
+        args = json.loads(text[4:])
+    except ValueError:
+        return _NOT_Y
+    if (
+        isinstance(args, list)
+        and len(args) == 3
+        and isinstance(args[2], dict)
+        and args[2].get("_placeholder") is True
+        and args[2].get("num") == 0
+    ):
+        return args[1]
+    return _NOT_Y
+
+
+class LeanEngine(engineio.AsyncServer):  # type: ignore[misc]
+    """python-engineio's server, handing out :class:`LeanSocket` sockets."""
+
+    fast_handler: FastHandler | None = None
+    sio: socketio.AsyncServer | None = None
+
+    async def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        if event == "connect":
+            sock = self.sockets.get(args[0])
+            if sock is not None and type(sock) is AsyncSocket:
+                # python-engineio builds its socket class by name in _handle_connect; the socket has
+                # no state of its own yet, so it takes our subclass here, right before it starts its loop.
+                sock.__class__ = LeanSocket
+        return await super()._trigger_event(event, *args, **kwargs)
+
+    def fast_ready(self, eio_sid: str) -> bool:
+        """Whether this connection's ``y`` events can skip python-socketio (connected to ``/``)."""
+        return self.fast_handler is not None and self._sid_of(eio_sid) is not None
+
+    def _sid_of(self, eio_sid: str) -> str | None:
+        assert self.sio is not None
+        sid: str | None = self.sio.manager.sid_from_eio_sid(eio_sid, "/")
+        return sid
+
+    async def fast_y(self, eio_sid: str, title: Any, data: bytes) -> None:
+        sid = self._sid_of(eio_sid)
+        if sid is None or self.fast_handler is None:
+            return  # disconnected from the namespace meanwhile: python-socketio would drop it too
+        try:
+            await self.fast_handler(sid, title, data)
+        except Exception:
+            log.exception("y handler error")
+
+    async def deliver(self, eio_sid: str, packets: list[eio_packet.Packet]) -> None:
+        """Send pre-encoded packets to one connection (raises SocketIsClosedError when it is gone)."""
+        sock = self.sockets.get(eio_sid)
+        if sock is None:
+            raise engineio.exceptions.SocketIsClosedError()
+        if isinstance(sock, LeanSocket):
+            await sock.deliver(packets)
+        else:  # pragma: no cover - a long-polling client: the library's path
+            for pkt in packets:
+                await sock.send(pkt)
+
+
+class LeanServer(socketio.AsyncServer):  # type: ignore[misc]
+    """python-socketio's server on :class:`LeanEngine`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.eio.sio = self
+
+    def _engineio_server_class(self) -> type[LeanEngine]:
+        return LeanEngine
+
+    def on_fast_y(self, handler: FastHandler) -> None:
+        """Run ``handler(sid, title, binary)`` for every ack-less ``y`` event of the default namespace
+        (it must also be registered as the ``y`` handler: other shapes of the event still reach that)."""
+        self.eio.fast_handler = handler
+
+
+def encoded(packet: socketio.packet.Packet) -> list[eio_packet.Packet]:
+    """The Engine.IO packets of a Socket.IO packet, each encoded once however many sockets send it."""
+    parts = packet.encode()
+    out = []
+    for part in parts if isinstance(parts, list) else [parts]:
+        pkt = eio_packet.Packet(eio_packet.MESSAGE, part)
+        pkt.encode()  # cached in the packet: every recipient's writer reuses it
+        out.append(pkt)
+    return out
