@@ -37,7 +37,7 @@ from .events import Observer
 from .registry import Registry
 from .room import ClientOrigin, Origin, PageRoom
 from .tasks import TaskSet
-from .transport import LeanServer, encoded
+from .transport import LeanServer, encoded, encoded_y
 from .wiki import WikiGateway
 
 log = logging.getLogger(__name__)
@@ -450,7 +450,10 @@ class CollabServer:
         """``sio.emit(event, args, room=...)`` without its per-recipient tasks: the packet is encoded once
         and queued on each recipient's Engine.IO socket directly (transport.py). Returns the number of
         recipients."""
-        packets = encoded(self.sio.packet_class(socketio.packet.EVENT, namespace="/", data=[event, *args]))
+        if event == p.EVENT_Y:
+            packets = encoded_y(*args)
+        else:
+            packets = encoded(self.sio.packet_class(socketio.packet.EVENT, namespace="/", data=[event, *args]))
         targets = [eio_sid for sid, eio_sid in self.sio.manager.get_participants("/", room_key(title)) if sid != skip]
         deliver = self.sio.eio.deliver
         for eio_sid in targets:

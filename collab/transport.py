@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 # ``42``/``45`` + ``1-``: a Socket.IO EVENT/BINARY_EVENT in the default namespace with one attachment
 # and no ack id (an ack id would follow the ``-``, a namespace would start with ``/``).
 _Y_HEADER = '451-["y",'
+_Y_PLACEHOLDER = ',{"_placeholder":true,"num":0}]'
 # Above this much unsent output a connection's packets wait in its queue for its writer, so that one slow
 # reader never holds up the relay of a page to the others.
 BACKLOG_BYTES = 64 * 1024
@@ -60,6 +61,8 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
     _transport: asyncio.Transport | None = None
     fast_pending: Any = None  # the title of a ``y`` header whose attachment is the next frame
     fast_waiting: bool = False
+    last_header: str = ""  # the latest ``y`` header with a string title, and that title
+    last_title: str = ""
 
     async def _websocket_handler(self, ws: Any) -> None:
         if self.connected:  # an upgrade from long-polling: the library's loop handles its handshake
@@ -94,7 +97,12 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
                         continue
                     if text[0] == "4":  # an Engine.IO MESSAGE carries a Socket.IO packet
                         if text.startswith(_Y_HEADER) and not self.fast_waiting and server.fast_ready(self.sid):
-                            title = _y_title(text)
+                            if text == self.last_header:  # an editor sends the same header every keystroke
+                                title = self.last_title
+                            else:
+                                title = _y_title(text)
+                                if isinstance(title, str):
+                                    self.last_header, self.last_title = text, title
                             if title is not _NOT_Y:
                                 self.fast_pending, self.fast_waiting = title, True
                                 continue
@@ -263,3 +271,13 @@ def encoded(packet: socketio.packet.Packet) -> list[eio_packet.Packet]:
         pkt.encode()  # cached in the packet: every recipient's writer reuses it
         out.append(pkt)
     return out
+
+
+def encoded_y(title: str, message: bytes) -> list[eio_packet.Packet]:
+    """:func:`encoded` of the ``y`` event ``(title, message)``, without python-socketio's generic encoder
+    (which walks the arguments looking for binary data): the relay's every message."""
+    header = eio_packet.Packet(eio_packet.MESSAGE, _Y_HEADER[1:] + json.dumps(title) + _Y_PLACEHOLDER)
+    attachment = eio_packet.Packet(eio_packet.MESSAGE, message)
+    header.encode()
+    attachment.encode()
+    return [header, attachment]

@@ -130,3 +130,36 @@ def test_constants_are_mirrored_in_the_javascript_client():
         m = re.search(rf"{name}\s*=\s*(?:Object\.freeze\()?\[([^\]]*)\]", js, re.S)
         assert m, name
         assert tuple(re.findall(r"['\"]([^'\"]+)['\"]", m.group(1))) == getattr(p, name), name
+
+
+def test_the_walker_reports_where_each_client_ends_in_utf16_units_as_yjs_counts():
+    update = text_update("héllo", " 😀 wörld")  # 13 code points; the emoji is two UTF-16 units
+    info = p.check_update(update)
+    doc: Doc[Any] = Doc()
+    doc.apply_update(update)
+    assert p.check_state_vector(doc.get_state()) == {1234: 14}
+    assert info.starts == {1234: 0} and info.ends == {1234: 14} and info.refs == {}
+
+
+def test_the_walker_names_the_items_an_update_is_placed_next_to():
+    base: Doc[Any] = Doc(client_id=1)
+    base.get("wikitext", type=Text).insert(0, "abcdef")
+    editor: Doc[Any] = Doc(client_id=2)
+    text = editor.get("wikitext", type=Text)
+    editor.apply_update(base.get_update())
+    sv = editor.get_state()
+    text.insert(3, "X")
+    info = p.check_update(editor.get_update(sv))
+    # placed between "c" (clock 2) and "d" (clock 3) of client 1; its own structs are not external refs
+    assert info.starts == {2: 0} and info.ends == {2: 1} and info.refs == {1: 3}
+
+
+def test_the_relays_hand_made_y_frames_equal_python_socketios():
+    import socketio
+
+    from collab.transport import encoded, encoded_y
+
+    for title in ("Main Page", 'Café "quoted" 中文 😀', "A/b\\c"):
+        msg = p.sync_update(text_update("x"))
+        generic = socketio.AsyncServer().packet_class(socketio.packet.EVENT, namespace="/", data=["y", title, msg])
+        assert [x.encode() for x in encoded_y(title, msg)] == [x.encode() for x in encoded(generic)]

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from pycrdt import Doc, Text
 
 from collab import merge, textdiff, wikitext
+from collab import protocol as p
 from collab.room import Base, ClientOrigin, PageRoom, WikiOrigin, seed_update
 
 WIKI_CHARS = st.sampled_from(list("ab \n=[]{}|'é😀中~"))
@@ -71,3 +72,46 @@ def test_signature_runs_skip_nowiki_pre_and_comments():
     text = "~~~ ~~~~ ~~~~~ ~~ ~~~~~~ <nowiki>~~~~</nowiki> <pre>~~~~</pre> <!-- ~~~~ -->"
     runs = wikitext.signature_runs(text)
     assert [text[a:b] for a, b in runs] == ["~~~", "~~~~", "~~~~~"]
+
+
+def _edit(room: PageRoom, doc: Doc[Any], change: Any, user: str) -> None:
+    sv = doc.get_state()
+    change(doc.get("wikitext", type=Text))
+    update = doc.get_update(sv)
+    room.apply_client_update(update, p.check_update(update), ClientOrigin("sid-" + user, user))
+
+
+def test_each_tilde_run_belongs_to_whoever_typed_it_read_from_the_crdt():
+    base_text = "Talk. ~~~~ from the wiki\n"
+    room = PageRoom("T", Base(1, base_text, seed_update("T", 1, base_text)))
+    alice: Doc[Any] = Doc(client_id=11)
+    bob: Doc[Any] = Doc(client_id=22)
+    for doc in (alice, bob):
+        doc.apply_update(room.full_state())
+    _edit(room, alice, lambda t: t.insert(len(str(t).encode()), "Yes 😀 ~~~~\n"), "Alice")
+    bob.apply_update(room.full_state())
+    _edit(room, bob, lambda t: t.insert(len(str(t).encode()), "Agreed. ~~~\n"), "Bob")
+    text = room.current_text()
+    runs = wikitext.signature_runs(text)
+    owners = {text[a:b] + "@" + str(a): user for (a, b), user in merge.signature_owners(room, text, runs).items()}
+    alice_at, bob_at = text.index("~~~~\nAgreed"), text.index("~~~\n", text.index("Agreed"))
+    assert owners == {f"~~~~@{alice_at}": "Alice", f"~~~@{bob_at}": "Bob"}  # the wiki's own run has no owner
+    assert list(room.contributions.authors) == ["Alice", "Bob"]
+
+
+def test_an_update_after_a_gap_or_next_to_an_unknown_item_is_lacking():
+    room = PageRoom("T", Base(1, "abc", seed_update("T", 1, "abc")))
+    editor: Doc[Any] = Doc(client_id=5)
+    editor.apply_update(room.full_state())
+    text = editor.get("wikitext", type=Text)
+    text.insert(3, "d")
+    first = editor.get_update(room.state_vector())
+    sv = editor.get_state()
+    text.insert(4, "e")
+    second = editor.get_update(sv)
+    assert room.lacks(p.check_update(second))  # "e" comes after "d", which the room does not have
+    room.apply_client_update(first, p.check_update(first), ClientOrigin("s", "Alice"))
+    assert not room.lacks(p.check_update(second))
+    assert room.known_clock(5) == 1  # moved forward without a reparse
+    room.apply_client_update(second, p.check_update(second), ClientOrigin("s", "Alice"))
+    assert room.current_text() == "abcde" and room.known_clock(5) == 2
