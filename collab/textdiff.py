@@ -30,24 +30,34 @@ def diff(old: str, new: str) -> list[Edit]:
     """
     if old == new:
         return []
-    prefix = _common_prefix(old, new)
-    suffix = _common_suffix(old[prefix:], new[prefix:])
+    prefix = common_prefix(old, new)
+    suffix = common_suffix(old[prefix:], new[prefix:])
     old_mid = old[prefix : len(old) - suffix]
     new_mid = new[prefix : len(new) - suffix]
     return [Edit(prefix + e.start, prefix + e.end, e.insert) for e in _diff_lines(old_mid, new_mid)]
 
 
-def _common_prefix(a: str, b: str) -> int:
+_BLOCK = 4096  # compare this many characters at a time (one C-level comparison) before char by char
+
+
+def common_prefix(a: str, b: str) -> int:
+    """Length of the longest common prefix (block-wise first: a 1 MB page takes microseconds, not 0.1 s)."""
     n = min(len(a), len(b))
     i = 0
+    while i + _BLOCK <= n and a[i : i + _BLOCK] == b[i : i + _BLOCK]:
+        i += _BLOCK
     while i < n and a[i] == b[i]:
         i += 1
     return i
 
 
-def _common_suffix(a: str, b: str) -> int:
+def common_suffix(a: str, b: str) -> int:
+    """Length of the longest common suffix."""
     n = min(len(a), len(b))
+    la, lb = len(a), len(b)
     i = 0
+    while i + _BLOCK <= n and a[la - i - _BLOCK : la - i] == b[lb - i - _BLOCK : lb - i]:
+        i += _BLOCK
     while i < n and a[-1 - i] == b[-1 - i]:
         i += 1
     return i

@@ -115,3 +115,10 @@ def test_an_update_after_a_gap_or_next_to_an_unknown_item_is_lacking():
     assert room.known_clock(5) == 1  # moved forward without a reparse
     room.apply_client_update(second, p.check_update(second), ClientOrigin("s", "Alice"))
     assert room.current_text() == "abcde" and room.known_clock(5) == 2
+
+
+def test_sections_are_found_without_parsing_the_page_and_skip_literal_headings():
+    old = "Lead\n== [[Geography|Land]] and ''sea'' ==\nx\n<!--\n== Hidden ==\n-->\n<nowiki>\n== Raw ==\n</nowiki>\ny\n"
+    new = old.replace("\ny\n", "\ny and more\n")
+    assert wikitext.sections_touched(old, new) == ["Land and sea"]  # the commented and nowiki headings are text
+    assert wikitext.sections_touched(old, old + "== Added ==\nz\n") == ["Added"]
