@@ -12,7 +12,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from .admin import AdminAuth, AdminHub, SessionView
 from .auth import Authorizer, Limits, OriginPolicy, StaleMessageFilter, parse_networks, tls_context
@@ -144,7 +143,7 @@ class Service:
 
             sessions.peer_rows = other_nodes_rows
         self.watcher = OutsideEditWatcher(self.registry, self.wiki, self._check_outside, poll_s=settings.poll_s)
-        self.app = web.Application(client_max_size=self.limits.transport_bytes, middlewares=[_no_socketio_deflate])
+        self.app = web.Application(client_max_size=self.limits.transport_bytes)
         self.sio.attach(self.app)
         self._routes()
 
@@ -256,19 +255,6 @@ class Service:
         if not page.is_file():
             return web.Response(text="MediaWiki Collab is running; the browser client is not built.")
         return web.FileResponse(page)
-
-
-@web.middleware
-async def _no_socketio_deflate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Decline permessage-deflate on the Socket.IO WebSocket (python-engineio has no option for it).
-
-    Almost every frame is a keystroke of a few dozen bytes: compressing each costs more CPU than it saves
-    bytes, and every connection would hold a zlib context (~300 KB) for nothing (docs/performance.md)."""
-    if request.path.startswith("/socket.io/") and "Sec-WebSocket-Extensions" in request.headers:
-        headers = request.headers.copy()
-        del headers["Sec-WebSocket-Extensions"]
-        request = request.clone(headers=headers)
-    return await handler(request)
 
 
 def normalise_title(title: str) -> str:

@@ -30,13 +30,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import engineio
 import socketio
 from aiohttp import WSMsgType
+from aiohttp.web import WebSocketResponse
 from engineio import packet as eio_packet
+from engineio.async_drivers import aiohttp as aiohttp_driver
 from engineio.async_socket import AsyncSocket
 
 log = logging.getLogger(__name__)
@@ -56,7 +59,9 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
 
     connected: bool  # python-engineio's own attributes
     upgraded: bool
+    last_ping: float | None
     _ws: Any = None  # aiohttp's WebSocketResponse, once the lean loop runs
+    _writer: asyncio.Future[None] | None = None  # the writer task, while packets wait
     _lock: asyncio.Lock | None = None  # held while a packet is being written
     _transport: asyncio.Transport | None = None
     fast_pending: Any = None  # the title of a ``y`` header whose attachment is the next frame
@@ -75,7 +80,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         limit = server.max_http_buffer_size
         self._ws, self._lock = sock, asyncio.Lock()
         self._transport = getattr(ws.environ.get("aiohttp.request"), "transport", None)
-        writer = asyncio.ensure_future(self._write(sock))
+        self._wake_writer()  # the OPEN packet is queued already
         try:
             while True:
                 msg = await sock.receive()
@@ -116,32 +121,64 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         except Exception:  # same as the library: log, then end the connection properly
             log.exception("unexpected error on the WebSocket of %s", self.sid)
         finally:
-            await self.queue.put(None)  # unlock the writer so that it can exit
-            await writer
+            self.queue.put_nowait(None)  # what is queued still goes out, then the writer stops
+            self._wake_writer()
+            if self._writer is not None:
+                await self._writer
             await self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
 
     async def _message(self, data: str | bytes) -> None:
         """Any other message: python-socketio's own path, in its own task as python-engineio runs it."""
         await self.server._trigger_event("message", self.sid, data, run_async=self.server.async_handlers)
 
+    def _wake_writer(self) -> None:
+        """Start the writer if packets wait and none runs: a writer task exists only while there is
+        something to write (an idle connection holds no task of its own besides its read loop)."""
+        if self._writer is None and self._ws is not None and not self.queue.empty():
+            self._writer = asyncio.ensure_future(self._write(self._ws))
+
     async def _write(self, sock: Any) -> None:
-        """Send the queued packets in order until None (the read loop ended) or a CLOSE packet."""
+        """Send the queued packets in order until the queue is empty, None (the read loop ended) or CLOSE."""
         queue = self.queue
         lock = self._lock
         assert lock is not None
-        while True:
-            pkt = await queue.get()  # returns at once, without yielding, while packets are queued
-            queue.task_done()
-            if pkt is None:
-                return
-            try:
+        try:
+            while not queue.empty():
+                pkt = queue.get_nowait()
+                queue.task_done()
+                if pkt is None:
+                    return
                 async with lock:  # after a direct delivery (deliver) still being written, if any
                     await _send(sock, pkt)
                 if pkt.packet_type == eio_packet.CLOSE:
                     await sock.close()  # a server-side disconnect: this also ends the read loop
                     return
-            except Exception:  # the peer is gone: the read loop ends on its own
-                return
+        except Exception:  # the peer is gone: the read loop ends on its own
+            return
+        finally:
+            self._writer = None
+
+    async def send(self, pkt: eio_packet.Packet) -> None:
+        """python-engineio's ``send`` (acks, events, pings, CLOSE), waking the writer on demand."""
+        if self._ws is None:  # before the lean loop runs (the OPEN packet)
+            await super().send(pkt)
+            return
+        if not await self.check_ping_timeout():
+            return
+        self.queue.put_nowait(pkt)
+        self._wake_writer()
+
+    def schedule_ping(self) -> None:
+        """The next PING in ``ping_interval``, as a timer rather than python-engineio's sleeping task."""
+        if self.last_ping:
+            self.last_ping = None
+            asyncio.get_running_loop().call_later(self.server.ping_interval, self._ping)
+
+    def _ping(self) -> None:
+        if not self.closing and not self.closed:
+            self.last_ping = time.time()
+            self.queue.put_nowait(eio_packet.Packet(eio_packet.PING))
+            self._wake_writer()
 
     async def deliver(self, packets: list[eio_packet.Packet]) -> None:
         """Send packets to this connection: written at once when nothing is queued before them and the
@@ -163,6 +200,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         ):
             for pkt in packets:
                 self.queue.put_nowait(pkt)
+            self._wake_writer()
             return
         async with lock:
             try:
@@ -201,11 +239,98 @@ def _y_title(text: str) -> Any:
     return _NOT_Y
 
 
+class LightQueue:
+    """``asyncio.Queue`` as python-engineio uses it (one consumer), in a list: an idle connection's queue
+    costs ~100 bytes instead of ~2.4 KB (asyncio.Queue holds four deques of ~600 bytes each)."""
+
+    __slots__ = ("_done", "_getter", "_head", "_items", "_unfinished")
+
+    def __init__(self) -> None:
+        self._items: list[Any] = []
+        self._head = 0
+        self._getter: asyncio.Future[None] | None = None
+        self._unfinished = 0
+        self._done: asyncio.Event | None = None
+
+    def empty(self) -> bool:
+        return self._head >= len(self._items)
+
+    def qsize(self) -> int:
+        return len(self._items) - self._head
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        self._unfinished += 1
+        getter = self._getter
+        if getter is not None and not getter.done():
+            getter.set_result(None)
+
+    async def put(self, item: Any) -> None:
+        self.put_nowait(item)
+
+    def get_nowait(self) -> Any:
+        if self.empty():
+            raise asyncio.QueueEmpty()
+        item = self._items[self._head]
+        self._head += 1
+        if self._head == len(self._items):
+            self._items.clear()
+            self._head = 0
+        elif self._head > 64 and self._head * 2 > len(self._items):
+            del self._items[: self._head]
+            self._head = 0
+        return item
+
+    async def get(self) -> Any:
+        while self.empty():
+            self._getter = asyncio.get_running_loop().create_future()
+            try:
+                await self._getter
+            finally:
+                self._getter = None
+        return self.get_nowait()
+
+    def task_done(self) -> None:
+        self._unfinished -= 1
+        if self._unfinished <= 0 and self._done is not None:
+            self._done.set()
+
+    async def join(self) -> None:
+        if self._unfinished > 0:
+            if self._done is None or self._done.is_set():
+                self._done = asyncio.Event()
+            await self._done.wait()
+
+
+class LeanWebSocket(aiohttp_driver.WebSocket):  # type: ignore[misc]
+    """python-engineio's aiohttp WebSocket without permessage-deflate.
+
+    Almost every frame is a keystroke of a few dozen bytes: compressing each costs more CPU than it saves
+    bytes, and every connection would hold a zlib context (~300 KB) for nothing (docs/performance.md).
+    python-engineio has no option for it; aiohttp's ``compress=False`` declines what browsers offer."""
+
+    async def __call__(self, environ: dict[str, Any]) -> Any:
+        self._sock = WebSocketResponse(max_msg_size=self.server.max_http_buffer_size, compress=False)
+        await self._sock.prepare(environ["aiohttp.request"])
+        self.environ = environ
+        await self.handler(self)
+        return self._sock
+
+
 class LeanEngine(engineio.AsyncServer):  # type: ignore[misc]
-    """python-engineio's server, handing out :class:`LeanSocket` sockets."""
+    """python-engineio's server, handing out :class:`LeanSocket` sockets with light queues, on WebSockets
+    that decline compression."""
 
     fast_handler: FastHandler | None = None
     sio: socketio.AsyncServer | None = None
+    _async: dict[str, Any]  # python-engineio's table of its async driver's parts
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._async = {**self._async, "websocket": LeanWebSocket}
+
+    def create_queue(self, *args: Any, **kwargs: Any) -> LightQueue:
+        return LightQueue()
 
     async def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
         if event == "connect":

@@ -313,3 +313,19 @@ async def test_x_forwarded_for_is_believed_only_from_a_trusted_proxy(collab_serv
         assert "--trusted-proxy 127.0.0.1" in direct.log()
     finally:
         await first.close()
+
+
+async def test_the_websocket_declines_permessage_deflate_that_browsers_offer(collab_server: ServerFactory):
+    """Compressing keystroke-sized frames costs more than it saves, and a zlib context per connection
+    costs ~300 KB of memory (docs/performance.md): the server answers the offer without the extension."""
+    import aiohttp
+
+    server = collab_server()
+    offer = {"Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(server.url + "/socket.io/?EIO=4&transport=websocket", headers=offer) as ws,
+    ):
+        assert "Sec-WebSocket-Extensions" not in ws._response.headers
+        opening = await ws.receive_str(timeout=10)
+        assert opening.startswith("0{") and '"sid"' in opening  # Engine.IO still opens normally
