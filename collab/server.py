@@ -451,14 +451,14 @@ class CollabServer:
         and queued on each recipient's Engine.IO socket directly (transport.py). Returns the number of
         recipients."""
         if event == p.EVENT_Y:
-            packets = encoded_y(*args)
+            frames = encoded_y(*args)
         else:
-            packets = encoded(self.sio.packet_class(socketio.packet.EVENT, namespace="/", data=[event, *args]))
+            frames = encoded(self.sio.packet_class(socketio.packet.EVENT, namespace="/", data=[event, *args]))
         targets = [eio_sid for sid, eio_sid in self.sio.manager.get_participants("/", room_key(title)) if sid != skip]
         deliver = self.sio.eio.deliver
         for eio_sid in targets:
             try:
-                await deliver(eio_sid, packets)
+                deliver(eio_sid, frames)
             except engineio.exceptions.SocketIsClosedError:
                 continue  # disconnecting: its disconnect handler removes it from the room
         return len(targets)

@@ -180,34 +180,33 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
             self.queue.put_nowait(eio_packet.Packet(eio_packet.PING))
             self._wake_writer()
 
-    async def deliver(self, packets: list[eio_packet.Packet]) -> None:
-        """Send packets to this connection: written at once when nothing is queued before them and the
-        connection keeps up (no writer task to wake: the relay's common case), else queued for the writer.
+    def deliver(self, frames: Frames) -> None:
+        """Send a broadcast to this connection: its WebSocket frames, built once for all recipients, go
+        to the TCP transport in one write when nothing is queued before them and the peer keeps up (the
+        relay's common case: no task, no await); else its packets join the queue for the writer.
 
         Raises:
             SocketIsClosedError: the connection is closing.
         """
         if self.closed or self.closing:
             raise engineio.exceptions.SocketIsClosedError()
-        lock, transport = self._lock, self._transport
+        lock, transport, ws = self._lock, self._transport, self._ws
         if (
             lock is None
             or lock.locked()
             or not self.queue.empty()
             or transport is None
             or transport.is_closing()
+            or ws.closed
             or transport.get_write_buffer_size() > BACKLOG_BYTES
         ):
-            for pkt in packets:
+            for pkt in frames.packets:
                 self.queue.put_nowait(pkt)
             self._wake_writer()
             return
-        async with lock:
-            try:
-                for pkt in packets:
-                    await _send(self._ws, pkt)  # does not wait: the transport is not paused
-            except Exception:  # the peer is gone: the read loop ends on its own
-                return
+        # aiohttp writes uncompressed frames straight to the transport too (no buffer of its own), so
+        # frames written here and by the writer keep the order of the calls.
+        transport.write(frames.wire)
 
 
 async def _send(sock: Any, pkt: eio_packet.Packet) -> None:
@@ -359,16 +358,18 @@ class LeanEngine(engineio.AsyncServer):  # type: ignore[misc]
         except Exception:
             log.exception("y handler error")
 
-    async def deliver(self, eio_sid: str, packets: list[eio_packet.Packet]) -> None:
-        """Send pre-encoded packets to one connection (raises SocketIsClosedError when it is gone)."""
+    def deliver(self, eio_sid: str, frames: Frames) -> None:
+        """Send a broadcast to one connection (raises SocketIsClosedError when it is gone)."""
         sock = self.sockets.get(eio_sid)
         if sock is None:
             raise engineio.exceptions.SocketIsClosedError()
-        if isinstance(sock, LeanSocket):
-            await sock.deliver(packets)
-        else:  # pragma: no cover - a long-polling client: the library's path
-            for pkt in packets:
-                await sock.send(pkt)
+        if isinstance(sock, LeanSocket) and sock._ws is not None:
+            sock.deliver(frames)
+        else:  # a long-polling client: the library's queue
+            if sock.closed or sock.closing:
+                raise engineio.exceptions.SocketIsClosedError()
+            for pkt in frames.packets:
+                sock.queue.put_nowait(pkt)
 
 
 class LeanServer(socketio.AsyncServer):  # type: ignore[misc]
@@ -387,7 +388,40 @@ class LeanServer(socketio.AsyncServer):  # type: ignore[misc]
         self.eio.fast_handler = handler
 
 
-def encoded(packet: socketio.packet.Packet) -> list[eio_packet.Packet]:
+class Frames:
+    """One broadcast: its Engine.IO packets (for queues) and, built on first use, the same packets as
+    RFC 6455 frames, ready for the wire (a server's frames are unmasked; compression is declined)."""
+
+    __slots__ = ("_wire", "packets")
+
+    def __init__(self, packets: list[eio_packet.Packet]) -> None:
+        self.packets = packets
+        self._wire: bytes | None = None
+
+    @property
+    def wire(self) -> bytes:
+        if self._wire is None:
+            self._wire = b"".join(_ws_frame(pkt.encode()) for pkt in self.packets)
+        return self._wire
+
+
+def _ws_frame(data: str | bytes) -> bytes:
+    """A final, unmasked WebSocket frame: text for a str, binary for bytes."""
+    if isinstance(data, str):
+        payload, first = data.encode("utf-8"), 0x81
+    else:
+        payload, first = data, 0x82
+    n = len(payload)
+    if n < 126:
+        head = bytes((first, n))
+    elif n < 65536:
+        head = bytes((first, 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((first, 127)) + n.to_bytes(8, "big")
+    return head + payload
+
+
+def encoded(packet: socketio.packet.Packet) -> Frames:
     """The Engine.IO packets of a Socket.IO packet, each encoded once however many sockets send it."""
     parts = packet.encode()
     out = []
@@ -395,14 +429,14 @@ def encoded(packet: socketio.packet.Packet) -> list[eio_packet.Packet]:
         pkt = eio_packet.Packet(eio_packet.MESSAGE, part)
         pkt.encode()  # cached in the packet: every recipient's writer reuses it
         out.append(pkt)
-    return out
+    return Frames(out)
 
 
-def encoded_y(title: str, message: bytes) -> list[eio_packet.Packet]:
+def encoded_y(title: str, message: bytes) -> Frames:
     """:func:`encoded` of the ``y`` event ``(title, message)``, without python-socketio's generic encoder
     (which walks the arguments looking for binary data): the relay's every message."""
     header = eio_packet.Packet(eio_packet.MESSAGE, _Y_HEADER[1:] + json.dumps(title) + _Y_PLACEHOLDER)
     attachment = eio_packet.Packet(eio_packet.MESSAGE, message)
     header.encode()
     attachment.encode()
-    return [header, attachment]
+    return Frames([header, attachment])

@@ -162,4 +162,4 @@ def test_the_relays_hand_made_y_frames_equal_python_socketios():
     for title in ("Main Page", 'Café "quoted" 中文 😀', "A/b\\c"):
         msg = p.sync_update(text_update("x"))
         generic = socketio.AsyncServer().packet_class(socketio.packet.EVENT, namespace="/", data=["y", title, msg])
-        assert [x.encode() for x in encoded_y(title, msg)] == [x.encode() for x in encoded(generic)]
+        assert [x.encode() for x in encoded_y(title, msg).packets] == [x.encode() for x in encoded(generic).packets]
