@@ -27,7 +27,6 @@ from .room import Base, Origin
 log = logging.getLogger(__name__)
 
 CHECKPOINT_AFTER_ROWS = 1000  # appended rows between two WAL checkpoints
-GROUP_COMMIT_S = 0.002  # at most one commit of appended updates this often
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pages (
@@ -106,10 +105,11 @@ class Store(Protocol):
 class SQLiteStore:
     """SQLite-backed page log. Synchronous by design: each call is a short local write.
 
-    Group commit: appends are committed together, in one transaction, at most every
-    ``GROUP_COMMIT_S`` (a commit costs ~50 us of write calls however few rows it holds). A lone keystroke
-    is committed at once; under load, the relay's :meth:`durable` waits up to that long for the batch.
-    Every other call commits queued appends first, so the log's order is the order of the calls.
+    Appends made in one event-loop tick are committed together, in one transaction, at the end of the
+    tick or at the relay's :meth:`durable`, whichever comes first (a commit costs ~50 us of write calls
+    however few rows it holds). Waiting longer to batch more (group commit every 2 ms) was measured: no
+    CPU saved in ``fanout``, and the median relay latency grew by 1-2 ms. Every other call commits queued
+    appends first, so the log's order is the order of the calls.
     """
 
     def __init__(self, data_dir: Path) -> None:
@@ -122,19 +122,17 @@ class SQLiteStore:
         self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._db.executescript(_SCHEMA)
         self._queued: list[tuple[str, bytes]] = []
-        self._last_commit = 0.0  # time.monotonic() of the latest group commit
-        self._timer: asyncio.TimerHandle | None = None
+        self._flush_soon: asyncio.Handle | None = None
         self._since_checkpoint = 0
         self._checkpointing = False
 
     def flush(self) -> None:
         """Commit the queued appends (one transaction)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self._flush_soon is not None:
+            self._flush_soon.cancel()
+            self._flush_soon = None
         if not self._queued:
             return
-        self._last_commit = time.monotonic()
         queued, self._queued = self._queued, []
         try:
             with self._transaction():
@@ -188,12 +186,7 @@ class SQLiteStore:
         return self.load(title)
 
     async def durable(self) -> None:
-        """Return once every append so far is committed (the caller is about to show them to someone)."""
-        if not self._queued:
-            return
-        wait = self._last_commit + GROUP_COMMIT_S - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)  # more appends join this commit meanwhile
+        """Commit the appends of this tick now (the caller is about to show them to someone)."""
         self.flush()
 
     def create(self, title: str, base: Base) -> None:
@@ -206,17 +199,14 @@ class SQLiteStore:
         )
 
     def append(self, title: str, update: bytes, origin: Origin | None = None) -> None:
-        """Append one update to the page's log (committed within ``GROUP_COMMIT_S``; one node: who is not kept)."""
+        """Append one update to the page's log (committed by the end of this tick; one node: who is not kept)."""
         self._queued.append((title, update))
-        if self._timer is not None:
+        if self._flush_soon is not None:
             return
         try:
-            loop = asyncio.get_running_loop()
+            self._flush_soon = asyncio.get_running_loop().call_soon(self.flush)
         except RuntimeError:  # no event loop (tools, tests): commit now
             self.flush()
-            return
-        wait = max(0.0, self._last_commit + GROUP_COMMIT_S - time.monotonic())
-        self._timer = loop.call_later(wait, self.flush)
 
     def tail_length(self, title: str) -> int:
         self.flush()
