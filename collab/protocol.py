@@ -300,8 +300,7 @@ def check_awareness(update: bytes) -> list[AwarenessEntry]:
     return entries
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):
     """One parsed ``y`` frame. ``kind`` is step1, step2, update, awareness or query."""
 
     kind: str
@@ -319,28 +318,38 @@ def parse_message(msg: object) -> Message:
     """
     if not isinstance(msg, bytes | bytearray):
         raise ProtocolError("the y event takes binary data")
-    r = Reader(bytes(msg))
-    msg_type = r.varuint()
-    if msg_type == MSG_SYNC:
-        sub = r.varuint()
-        if sub not in _SYNC_KINDS:
-            raise ProtocolError(f"unknown sync message type {sub}")
-        payload = r.varbytes()
-        kind = _SYNC_KINDS[sub]
-    elif msg_type == MSG_AWARENESS:
-        payload = r.varbytes()
-        kind = "awareness"
-    elif msg_type == MSG_QUERY_AWARENESS:
-        payload = b""
-        kind = "query"
-    else:
-        raise ProtocolError(f"unknown message type {msg_type}")
-    if r.remaining:
+    buf = bytes(msg)
+    try:
+        msg_type, pos = _varuint(buf, 0)
+        if msg_type == MSG_SYNC:
+            sub, pos = _varuint(buf, pos)
+            kind = _SYNC_KINDS.get(sub)
+            if kind is None:
+                raise ProtocolError(f"unknown sync message type {sub}")
+        elif msg_type == MSG_AWARENESS:
+            kind = "awareness"
+        elif msg_type == MSG_QUERY_AWARENESS:
+            if pos != len(buf):
+                raise ProtocolError("trailing bytes after message")
+            return Message("query", b"")
+        else:
+            raise ProtocolError(f"unknown message type {msg_type}")
+        size, pos = _varuint(buf, pos)
+    except IndexError:
+        raise ProtocolError("message truncated") from None
+    if pos + size < len(buf):
         raise ProtocolError("trailing bytes after message")
-    return Message(kind, payload)
+    if pos + size > len(buf):
+        raise ProtocolError("message truncated")
+    return Message(kind, buf[pos:])
+
+
+_SMALL: Final = [bytes((n,)) for n in range(0x80)]
 
 
 def write_varuint(num: int) -> bytes:
+    if num < 0x80:
+        return _SMALL[num]
     out = bytearray()
     while num > 0x7F:
         out.append(0x80 | (num & 0x7F))
@@ -364,8 +373,11 @@ def sync_step2(update: bytes) -> bytes:
     return _frame(MSG_SYNC, SYNC_STEP2, payload=update)
 
 
+_UPDATE_HEAD: Final = bytes((MSG_SYNC, SYNC_UPDATE))
+
+
 def sync_update(update: bytes) -> bytes:
-    return _frame(MSG_SYNC, SYNC_UPDATE, payload=update)
+    return _UPDATE_HEAD + write_varuint(len(update)) + update  # the relay's every message: no _frame
 
 
 def awareness_message(update: bytes) -> bytes:

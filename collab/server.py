@@ -117,6 +117,7 @@ class Connection:
     identity: Identity | None = None
     budget: Budget | None = None
     close_tcp: Callable[[], None] | None = field(default=None, repr=False)  # the WebSocket's own TCP connection
+    origin: ClientOrigin | None = None  # the origin of this connection's changes (built once per user)
 
 
 def room_key(title: str) -> str:
@@ -374,7 +375,10 @@ class CollabServer:
                     message_text = f"the page would be {size} bytes, more than the limit of {limit}: not applied"
                     await self.status(conn.sid, room.title, "error", message_text, code="toolarge")
                     return
-            room.apply_client_update(message.payload, info, ClientOrigin(conn.sid, conn.user))
+            origin = conn.origin
+            if origin is None or origin.user != conn.user:
+                origin = conn.origin = ClientOrigin(conn.sid, conn.user)
+            room.apply_client_update(message.payload, info, origin)
         elif kind == "awareness":
             entries = p.check_awareness(message.payload)
             room.awareness_ids.setdefault(conn.sid, set()).update(e.client_id for e in entries)

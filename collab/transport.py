@@ -28,6 +28,7 @@ Everything else (handshake, namespaces, acks, rooms, disconnects, the admin name
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -434,9 +435,18 @@ def encoded(packet: socketio.packet.Packet) -> Frames:
 
 def encoded_y(title: str, message: bytes) -> Frames:
     """:func:`encoded` of the ``y`` event ``(title, message)``, without python-socketio's generic encoder
-    (which walks the arguments looking for binary data): the relay's every message."""
-    header = eio_packet.Packet(eio_packet.MESSAGE, _Y_HEADER[1:] + json.dumps(title) + _Y_PLACEHOLDER)
+    (which walks the arguments looking for binary data): the relay's every message. A page's header
+    frame is the same for every message: built once."""
+    header, header_frame = _y_header(title)
     attachment = eio_packet.Packet(eio_packet.MESSAGE, message)
-    header.encode()
     attachment.encode()
-    return Frames([header, attachment])
+    frames = Frames([header, attachment])
+    frames._wire = header_frame + _ws_frame(message)
+    return frames
+
+
+@functools.lru_cache(maxsize=4096)
+def _y_header(title: str) -> tuple[eio_packet.Packet, bytes]:
+    """The header packet of a page's ``y`` events, and its WebSocket frame."""
+    header = eio_packet.Packet(eio_packet.MESSAGE, _Y_HEADER[1:] + json.dumps(title) + _Y_PLACEHOLDER)
+    return header, _ws_frame(header.encode())  # (the packet caches its encoding too)

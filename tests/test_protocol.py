@@ -163,3 +163,13 @@ def test_the_relays_hand_made_y_frames_equal_python_socketios():
         msg = p.sync_update(text_update("x"))
         generic = socketio.AsyncServer().packet_class(socketio.packet.EVENT, namespace="/", data=["y", title, msg])
         assert [x.encode() for x in encoded_y(title, msg).packets] == [x.encode() for x in encoded(generic).packets]
+
+
+def test_broadcast_frames_follow_rfc_6455_lengths():
+    from collab.transport import _ws_frame
+
+    assert _ws_frame("4x") == b"\x81\x024x"  # final text frame, 7-bit length, unmasked
+    for n, head in ((125, b"\x82\x7d"), (126, b"\x82\x7e\x00\x7e"), (65535, b"\x82\x7e\xff\xff"),
+                    (65536, b"\x82\x7f" + (65536).to_bytes(8, "big"))):  # fmt: skip
+        frame = _ws_frame(b"a" * n)
+        assert frame.startswith(head) and len(frame) == len(head) + n
