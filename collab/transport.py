@@ -155,7 +155,9 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
                     await sock.close()  # a server-side disconnect: this also ends the read loop
                     return
         except Exception:  # the peer is gone: the read loop ends on its own
-            return
+            while not queue.empty():  # nothing more can be sent: release whoever waits on queue.join()
+                queue.get_nowait()
+                queue.task_done()
         finally:
             self._writer = None
 

@@ -173,3 +173,28 @@ def test_broadcast_frames_follow_rfc_6455_lengths():
                     (65536, b"\x82\x7f" + (65536).to_bytes(8, "big"))):  # fmt: skip
         frame = _ws_frame(b"a" * n)
         assert frame.startswith(head) and len(frame) == len(head) + n
+
+
+async def test_the_light_queue_behaves_as_asyncio_queue_for_one_consumer():
+    import asyncio
+
+    from collab.transport import LightQueue
+
+    q = LightQueue()
+    assert q.empty() and q.qsize() == 0
+    with pytest.raises(asyncio.QueueEmpty):
+        q.get_nowait()
+    getter = asyncio.ensure_future(q.get())
+    await asyncio.sleep(0)
+    assert not getter.done()  # waits for a packet
+    q.put_nowait("a")
+    assert await getter == "a"
+    for i in range(200):  # long enough to compact its list on the way
+        await q.put(i)
+    assert [q.get_nowait() for _ in range(200)] == list(range(200)) and q.empty()
+    joined = asyncio.ensure_future(q.join())
+    await asyncio.sleep(0)
+    assert not joined.done()  # 201 packets taken, none marked done
+    for _ in range(201):
+        q.task_done()
+    await asyncio.wait_for(joined, 1)
