@@ -64,24 +64,12 @@ class Reader:
     def remaining(self) -> int:
         return len(self.buf) - self.pos
 
-    def uint8(self) -> int:
-        if self.pos >= len(self.buf):
-            raise ProtocolError("message truncated")
-        b = self.buf[self.pos]
-        self.pos += 1
-        return b
-
     def varuint(self) -> int:
-        num = 0
-        shift = 0
-        while True:
-            b = self.uint8()
-            num |= (b & 0x7F) << shift
-            if b < 0x80:
-                return num
-            shift += 7
-            if shift > 53:
-                raise ProtocolError("integer too large")
+        try:
+            num, self.pos = _varuint(self.buf, self.pos)
+        except IndexError:
+            raise ProtocolError("message truncated") from None
+        return num
 
     def count(self, min_bytes_each: int = 1) -> int:
         """A length prefix that must fit in what is left of the message (the allocation trap)."""

@@ -65,8 +65,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
     _writer: asyncio.Future[None] | None = None  # the writer task, while packets wait
     _lock: asyncio.Lock | None = None  # held while a packet is being written
     _transport: asyncio.Transport | None = None
-    fast_pending: Any = None  # the title of a ``y`` header whose attachment is the next frame
-    fast_waiting: bool = False
+    fast_pending: tuple[str, Any] | None = None  # (sid, title) of a ``y`` header; the next frame is its attachment
     last_header: str = ""  # the latest ``y`` header with a string title, and that title
     last_title: str = ""
 
@@ -85,40 +84,15 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         try:
             while True:
                 msg = await sock.receive()
-                kind = msg.type
-                if kind is WSMsgType.BINARY:
-                    data = msg.data
-                    if len(data) > limit:
-                        break
-                    if self.fast_waiting:
-                        title, self.fast_pending, self.fast_waiting = self.fast_pending, None, False
-                        await server.fast_y(self.sid, title, data)
-                    else:
-                        await self._message(data)
-                elif kind is WSMsgType.TEXT:
-                    text = msg.data
-                    if len(text) > limit:
-                        break
-                    if not text:
-                        continue
-                    if text[0] == "4":  # an Engine.IO MESSAGE carries a Socket.IO packet
-                        if text.startswith(_Y_HEADER) and not self.fast_waiting and server.fast_ready(self.sid):
-                            if text == self.last_header:  # an editor sends the same header every keystroke
-                                title = self.last_title
-                            else:
-                                title = _y_title(text)
-                                if isinstance(title, str):
-                                    self.last_header, self.last_title = text, title
-                            if title is not _NOT_Y:
-                                self.fast_pending, self.fast_waiting = title, True
-                                continue
-                        await self._message(text[1:])
-                    else:
-                        await self.receive(eio_packet.Packet(encoded_packet=text))
-                else:  # CLOSE, CLOSING, CLOSED, ERROR
+                if msg.type is not WSMsgType.TEXT and msg.type is not WSMsgType.BINARY:
+                    break  # CLOSE, CLOSING, CLOSED, ERROR
+                if len(msg.data) > limit:
                     break
+                await self._frame(msg.data)
         except engineio.exceptions.SocketIsClosedError:
             pass
+        except (ValueError, engineio.exceptions.UnknownPacketError) as exc:  # not Engine.IO: hang up
+            log.info("closing the WebSocket of %s: a frame that is not Engine.IO (%s)", self.sid, exc)
         except Exception:  # same as the library: log, then end the connection properly
             log.exception("unexpected error on the WebSocket of %s", self.sid)
         finally:
@@ -127,6 +101,37 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
             if self._writer is not None:
                 await self._writer
             await self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+
+    async def _frame(self, data: str | bytes) -> None:
+        """One frame: the attachment of a ``y`` header, a ``y`` header, another Socket.IO packet, or an
+        Engine.IO control packet (PONG, CLOSE, ...)."""
+        if isinstance(data, bytes):
+            pending, self.fast_pending = self.fast_pending, None
+            if pending is not None:
+                await self.server.fast_y(*pending, data)
+            else:
+                await self._message(data)
+        elif not data:
+            return
+        elif data[0] != "4":  # not an Engine.IO MESSAGE
+            await self.receive(eio_packet.Packet(encoded_packet=data))
+        elif self.fast_pending is None and data.startswith(_Y_HEADER):
+            sid = self.server.fast_sid(self.sid)
+            title = self._y_title(data) if sid is not None else _NOT_Y
+            if title is _NOT_Y:
+                await self._message(data[1:])
+            else:
+                self.fast_pending = (sid, title)  # the attachment is the next frame
+        else:
+            await self._message(data[1:])
+
+    def _y_title(self, header: str) -> Any:
+        if header == self.last_header:  # an editor sends the same header with every keystroke
+            return self.last_title
+        title = _y_title(header)
+        if isinstance(title, str):
+            self.last_header, self.last_title = header, title
+        return title
 
     async def _message(self, data: str | bytes) -> None:
         """Any other message: python-socketio's own path, in its own task as python-engineio runs it."""
@@ -343,19 +348,17 @@ class LeanEngine(engineio.AsyncServer):  # type: ignore[misc]
                 sock.__class__ = LeanSocket
         return await super()._trigger_event(event, *args, **kwargs)
 
-    def fast_ready(self, eio_sid: str) -> bool:
-        """Whether this connection's ``y`` events can skip python-socketio (connected to ``/``)."""
-        return self.fast_handler is not None and self._sid_of(eio_sid) is not None
-
-    def _sid_of(self, eio_sid: str) -> str | None:
+    def fast_sid(self, eio_sid: str) -> str | None:
+        """The Socket.IO sid under which this connection's ``y`` events can skip python-socketio (it is
+        connected to ``/``), or None."""
+        if self.fast_handler is None:
+            return None
         assert self.sio is not None
         sid: str | None = self.sio.manager.sid_from_eio_sid(eio_sid, "/")
         return sid
 
-    async def fast_y(self, eio_sid: str, title: Any, data: bytes) -> None:
-        sid = self._sid_of(eio_sid)
-        if sid is None or self.fast_handler is None:
-            return  # disconnected from the namespace meanwhile: python-socketio would drop it too
+    async def fast_y(self, sid: str, title: Any, data: bytes) -> None:
+        assert self.fast_handler is not None
         try:
             await self.fast_handler(sid, title, data)
         except Exception:

@@ -46,17 +46,13 @@ def _section_bounds(text: str) -> list[tuple[int, int, str | None]]:
     Heading lines are found with a regular expression, outside ``<nowiki>``, ``<pre>`` and comments;
     mwparserfromhell reads each one's title (links and formatting stripped).
     """
-    literal = [(m.start(), m.end()) for m in _LITERAL.finditer(text)]
-    literal_starts = [a for a, _ in literal]
+    literal = _Literal(text)
     out: list[tuple[int, int, str | None]] = []
     pos, title = 0, None
     for start in _line_starts_with_equals(text):
         m = _HEADING_LINE.match(text, start)
-        if m is None:
+        if m is None or start in literal:
             continue
-        i = bisect.bisect_right(literal_starts, start) - 1
-        if i >= 0 and start < literal[i][1]:
-            continue  # inside a literal region
         heading = _heading_title(m.group(0).rstrip("\n"))
         if heading is None:
             continue
@@ -139,9 +135,18 @@ def signature_runs(text: str) -> list[tuple[int, int]]:
     """(start, end) code point ranges of ``~~~``, ``~~~~`` and ``~~~~~`` the wiki would expand."""
     if "~~~" not in text:
         return []  # the common case, in microseconds (the scan below takes tens of ms on 1 MB)
-    literal = [(m.start(), m.end()) for m in _LITERAL.finditer(text)]
-    runs = []
-    for m in _TILDES.finditer(text):
-        if not any(a <= m.start() < b for a, b in literal):
-            runs.append((m.start(), m.end()))
-    return runs
+    literal = _Literal(text)
+    return [(m.start(), m.end()) for m in _TILDES.finditer(text) if m.start() not in literal]
+
+
+class _Literal:
+    """The regions of a text that the wiki reads literally (``<nowiki>``, ``<pre>``, comments):
+    ``pos in literal`` tells whether a position falls in one (a binary search)."""
+
+    def __init__(self, text: str) -> None:
+        self.spans = [(m.start(), m.end()) for m in _LITERAL.finditer(text)]
+        self.starts = [a for a, _ in self.spans]
+
+    def __contains__(self, pos: int) -> bool:
+        i = bisect.bisect_right(self.starts, pos) - 1
+        return i >= 0 and pos < self.spans[i][1]

@@ -329,3 +329,20 @@ async def test_the_websocket_declines_permessage_deflate_that_browsers_offer(col
         assert "Sec-WebSocket-Extensions" not in ws._response.headers
         opening = await ws.receive_str(timeout=10)
         assert opening.startswith("0{") and '"sid"' in opening  # Engine.IO still opens normally
+
+
+async def test_a_websocket_peer_that_does_not_speak_engine_io_is_hung_up_on(collab_server: ServerFactory):
+    import aiohttp
+
+    server = collab_server()
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(server.url + "/socket.io/?EIO=4&transport=websocket") as ws:
+            assert (await ws.receive_str(timeout=10)).startswith("0{")
+            await ws.send_str("")  # empty frames are skipped
+            await ws.send_str("hello, is this IRC?")
+            closing = await ws.receive(timeout=10)
+            assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
+        assert healthy(server.url)  # the server goes on; well-behaved clients still connect
+        client = PyClient(server.url)
+        await client.connect()
+        await client.close()
