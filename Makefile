@@ -67,10 +67,10 @@ demo-stop:
 
 # Redis, three cluster nodes (8801-8803), nginx in front (8800) and the dev wiki (docs/scaling.md).
 cluster-demo: deps
-	@$(PY) -m collab.clusterdemo --dir $(DEMO_DIR)/cluster --wiki-port $(DEMO_WIKI_PORT)
+	@$(PY) -m collab.dev.clusterdemo --dir $(DEMO_DIR)/cluster --wiki-port $(DEMO_WIKI_PORT)
 
 cluster-demo-stop:
-	@$(PY) -m collab.clusterdemo --dir $(DEMO_DIR)/cluster --wiki-port $(DEMO_WIKI_PORT) --stop
+	@$(PY) -m collab.dev.clusterdemo --dir $(DEMO_DIR)/cluster --wiki-port $(DEMO_WIKI_PORT) --stop
 
 bench: deps
 	$(PY) -m bench.run $(BENCH_ARGS)

@@ -2,7 +2,7 @@
 
 ``.venv/bin/python -m bench.cluster [--seconds 5] [--nodes 1 3] [--fsync everysec always]``
 
-Part 1 (``log``): N simulated nodes, each with the real :class:`collab.redis_store.Writer` (the pipelined,
+Part 1 (``log``): N simulated nodes, each with the real :class:`collab.cluster.store.Writer` (the pipelined,
 ordered queue a node logs with), append 30-byte keystroke updates to 100 pages as fast as Redis takes them,
 while one reader per node follows every page's Stream with ``XREAD`` like a node holding all of them.
 Reports appended updates/s, Redis CPU (from /proc), and the AOF written.
@@ -27,7 +27,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from collab.redis_store import Writer, key
+from collab.cluster.store import Writer, key
 
 UPDATE = bytes(30)  # the size of a typical one-character Yjs update
 
@@ -137,7 +137,7 @@ async def bench_log(nodes: int, fsync: str, seconds: float) -> dict[str, float]:
 
 
 async def bench_relay(count: int, cluster: bool = True) -> dict[str, float]:
-    from collab import devwiki
+    from collab.dev import devwiki
     from tests.clients import PyClient
 
     with tempfile.TemporaryDirectory() as tmp:

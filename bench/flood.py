@@ -257,7 +257,7 @@ def rejected(url: str) -> int:
 
 
 def start_wiki(work: Path) -> tuple[dict[str, str], Any]:
-    from collab import devwiki
+    from collab.dev import devwiki
 
     port = free_port()
     log(f"starting a throwaway dev wiki on port {port}")

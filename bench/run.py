@@ -432,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     wiki_env = None
     data_root = Path(tempfile.mkdtemp(prefix="collab-bench-"))
     if "collab" in names:
-        from collab import devwiki
+        from collab.dev import devwiki
 
         log("starting a throwaway dev wiki for our server")
         wiki = devwiki.up(data_root / "wiki", free_port(), collab_url=None, quiet=True)
@@ -470,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
         for server in servers.values():
             server.stop()
         if wiki is not None:
-            from collab import devwiki
+            from collab.dev import devwiki
 
             devwiki.down(wiki.dir, wiki.port)
         shutil.rmtree(data_root, ignore_errors=True)

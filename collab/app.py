@@ -14,21 +14,21 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from .admin import AdminAuth, AdminHub, SessionView
+from .admin.hub import AdminAuth, AdminHub, SessionView
+from .admin.metrics import Metrics, sqlite_bytes
 from .auth import Authorizer, Limits, OriginPolicy, StaleMessageFilter, parse_networks, tls_context
-from .cluster import Cluster
+from .cluster.node import Cluster
 from .commit import CommitManager
 from .config import Settings
 from .errors import CollabError, WikiError
 from .events import Fanout
-from .metrics import Metrics, sqlite_bytes
+from .mediawiki import MediaWiki
 from .registry import Registry
-from .server import CollabServer
+from .sio.server import CollabServer
+from .sio.transport import LeanServer
 from .store import SQLiteStore, Store
 from .tasks import TaskSet
-from .transport import LeanServer
 from .watch import OutsideEditWatcher
-from .wiki import WikiGateway
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class Service:
         else:
             sqlite = SQLiteStore(settings.data_dir)
             self.store, self.sqlite_path = sqlite, sqlite.path
-        self.wiki = WikiGateway(settings.wiki_api, settings.bot_user, settings.bot_password)
+        self.wiki = MediaWiki(settings.wiki_api, settings.bot_user, settings.bot_password)
         self.registry = Registry(self.store, self.wiki)
         self.limits = Limits(
             max_message_bytes=settings.max_message_bytes,

@@ -325,7 +325,7 @@ class Grant:
 
 
 class Gateway(Protocol):
-    """What the authorizer asks the wiki (implemented by wiki.WikiGateway)."""
+    """What the authorizer asks the wiki (implemented by wiki.Wiki)."""
 
     async def whoami(self, cookie: str | None) -> User: ...
     async def access(self, title: str, cookie: str | None, *, forwarded_for: str | None = None) -> Access: ...

@@ -26,11 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     config.add_arguments(serve)
     serve.set_defaults(func=cmd_serve)
 
-    from . import devwiki
+    from .dev import devwiki
 
     devwiki.add_cli(sub)
 
-    from . import admincli
+    from .admin import cli as admincli
 
     admincli.add_cli(sub)
 
@@ -74,7 +74,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from . import devwiki
+    from .dev import devwiki
 
     root = args.dir.resolve()
     wiki_dir = root / "wiki"

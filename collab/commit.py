@@ -23,7 +23,7 @@ from .registry import Registry
 from .room import Base, PageRoom, ServerOrigin
 from .store import RevisionRecord
 from .tasks import TaskSet
-from .wiki import Revision, WikiGateway
+from .wiki import Revision, Wiki
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class CommitManager:
     def __init__(
         self,
         registry: Registry,
-        wiki: WikiGateway,
+        wiki: Wiki,
         tasks: TaskSet,
         *,
         notify: Notify,

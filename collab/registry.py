@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from .room import Base, Origin, PageRoom, PeerOrigin, seed_update
 from .store import Store
-from .wiki import WikiGateway
+from .wiki import Wiki
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ RoomHook = Callable[[PageRoom], None]
 class Registry:
     """The open rooms. Owns persistence of every update (the rooms' first listener)."""
 
-    def __init__(self, store: Store, wiki: WikiGateway) -> None:
+    def __init__(self, store: Store, wiki: Wiki) -> None:
         self.store = store
         self.wiki = wiki
         self.rooms: dict[str, PageRoom] = {}

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from .errors import WikiError
 from .registry import Registry
-from .wiki import WikiGateway
+from .wiki import Wiki
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ Check = Callable[[str, int | None], Awaitable[None]]  # (title, lastrevid)
 class OutsideEditWatcher:
     """Polls ``lastrevid`` of every open page; also wakes up on the wiki's ``$wgRCFeeds`` datagrams."""
 
-    def __init__(self, registry: Registry, wiki: WikiGateway, check: Check, *, poll_s: float) -> None:
+    def __init__(self, registry: Registry, wiki: Wiki, check: Check, *, poll_s: float) -> None:
         self.registry = registry
         self.wiki = wiki
         self.check = check

@@ -16,7 +16,7 @@ import requests
 import socketio
 from playwright.async_api import Browser, Dialog, Page, expect
 
-from collab import devwiki as dw
+from collab.dev import devwiki as dw
 from tests.clients import PyClient
 from tests.plugins.browser import ARTIFACTS
 from tests.plugins.server import CollabProcess, ServerFactory

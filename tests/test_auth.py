@@ -24,7 +24,7 @@ import jwt
 import pytest
 import socketio
 
-from collab.devwiki import DevWiki
+from collab.dev.devwiki import DevWiki
 from tests.clients import JoinRefused, PyClient
 from tests.plugins.server import CollabProcess, ServerFactory, free_port
 from tests.wikiclient import WikiUser

@@ -12,9 +12,10 @@ from pycrdt import Doc, Text
 from collab import auth
 from collab.auth import Authorizer, Identity, Limiter, Limits, OriginPolicy, Refused, TokenBucket, TokenVerifier
 from collab.config import ConfigError, Settings
+from collab.mediawiki import named_access
 from collab.room import seed_update
-from collab.server import Connection
-from collab.wiki import Access, User, named_access
+from collab.sio.server import Connection
+from collab.wiki import Access, User
 
 SECRET = "unit-test-secret-that-is-long-enough-0123"
 

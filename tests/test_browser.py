@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Locator, Page, expect
 
-from collab import devwiki as dw
+from collab.dev import devwiki as dw
 from tests.clients import PyClient
 from tests.plugins.browser import (
     WikiBrowser,

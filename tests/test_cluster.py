@@ -361,7 +361,7 @@ async def test_editors_on_different_nodes_see_each_others_presence_and_a_late_jo
 
 
 async def test_every_node_publishes_its_session_rows_for_the_admin_view(redis_server: RedisFactory):
-    from collab.cluster import Cluster
+    from collab.cluster.node import Cluster
 
     redis = redis_server()
     one = Cluster(redis.url, port=1001, lease_s=5)
@@ -439,7 +439,7 @@ async def test_the_redis_log_compacts_into_a_snapshot_never_backwards_and_keeps_
 ):
     import redis.asyncio as aioredis
 
-    from collab import redis_store as rs
+    from collab.cluster import store as rs
     from collab.room import Base, ClientOrigin, PageRoom, seed_update
 
     redis = redis_server()

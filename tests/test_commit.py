@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from collab import devwiki as dw
+from collab.dev import devwiki as dw
 from tests.clients import PyClient
 from tests.plugins.server import CollabProcess, ServerFactory
 from tests.wikiclient import WikiUser

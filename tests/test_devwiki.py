@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from collab import devwiki as dw
+from collab.dev import devwiki as dw
 from tests.plugins.devwiki import free_port
 from tests.wikiclient import WikiApiError, WikiUser
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from collab import devwiki as dw
+from collab.dev import devwiki as dw
 from tests.plugins.server import ServerFactory
 from tests.wikiclient import WikiUser
 

@@ -11,7 +11,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from collab.metrics import Metrics
+from collab.admin.metrics import Metrics
 from tests.clients import PyClient
 from tests.plugins.server import CollabProcess, ServerFactory
 from tests.wikiclient import WikiUser

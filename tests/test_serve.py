@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 
-from collab import devwiki as dw
+from collab.dev import devwiki as dw
 from tests.plugins.server import ServerFactory, free_port
 
 

@@ -13,9 +13,9 @@ from typing import Any
 _marker = os.environ.get("COLLAB_TEST_CRASH_AFTER_SAVE")
 
 if _marker:
-    import collab.wiki as _wiki
+    import collab.mediawiki as _wiki
 
-    _original = _wiki.WikiGateway.save
+    _original = _wiki.MediaWiki.save
 
     async def _save_then_die(self: Any, *args: Any, **kwargs: Any) -> Any:
         revid = await _original(self, *args, **kwargs)
@@ -25,4 +25,4 @@ if _marker:
             return revid
         os._exit(9)
 
-    _wiki.WikiGateway.save = _save_then_die  # type: ignore[method-assign]
+    _wiki.MediaWiki.save = _save_then_die  # type: ignore[method-assign]

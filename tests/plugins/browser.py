@@ -5,7 +5,7 @@ Fixtures:
 
 - ``chromium`` (module): a headless ``/usr/bin/chromium`` (never a downloaded browser).
 - ``wiki_browser``: a factory ``await wiki_browser(account)`` -> :class:`WikiBrowser`, a page in a fresh
-  context logged in as ``account`` (a :class:`collab.devwiki.Account`) through ``Special:UserLogin``.
+  context logged in as ``account`` (a :class:`collab.dev.devwiki.Account`) through ``Special:UserLogin``.
   Every page's uncaught script errors are collected; the fixture fails the test if there were any.
 - ``artifacts``: the repository's ``test-artifacts/`` directory (git-ignored), created if missing.
 
@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, async_playwright
 
-from collab import devwiki as dw
+from collab.dev import devwiki as dw
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"

@@ -2,7 +2,7 @@
 
 Enable it with ``pytest_plugins = ["tests.plugins.devwiki"]`` in ``tests/conftest.py``. Fixtures:
 
-- ``devwiki`` (session): a fresh :class:`collab.devwiki.DevWiki` on a free TCP port in a temporary
+- ``devwiki`` (session): a fresh :class:`collab.dev.devwiki.DevWiki` on a free TCP port in a temporary
   directory, pushing its recent changes as JSON datagrams to a free UDP port
   (``devwiki.rcfeed_port``, also ``devwiki.env()["DEVWIKI_RCFEED_PORT"]``); no collab loader installed.
 - ``admin`` (sysop), ``alice``, ``bob`` (normal users): session-scoped logged-in
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from collab import devwiki as dw
+from collab.dev import devwiki as dw
 from tests.wikiclient import WikiUser
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from collab.devwiki import DevWiki
+from collab.dev.devwiki import DevWiki
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:

@@ -38,8 +38,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
-from .room import Base, ClientOrigin, Origin, WikiOrigin
-from .store import RevisionRecord, StoredPage
+from ..room import Base, ClientOrigin, Origin, WikiOrigin
+from ..store import RevisionRecord, StoredPage
 
 log = logging.getLogger(__name__)
 

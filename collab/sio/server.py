@@ -18,8 +18,8 @@ import engineio
 import socketio
 from pycrdt import merge_updates
 
-from . import protocol as p
-from .auth import (
+from .. import protocol as p
+from ..auth import (
     SAVE_COST,
     Authorizer,
     Budget,
@@ -31,14 +31,14 @@ from .auth import (
     Refused,
     client_ip,
 )
-from .auth import text_bytes_after as _text_bytes_after
-from .errors import CollabError, InvalidTitle, ProtocolError, WikiError, WikiUnavailable
-from .events import Observer
-from .registry import Registry
-from .room import ClientOrigin, Origin, PageRoom
-from .tasks import TaskSet
+from ..auth import text_bytes_after as _text_bytes_after
+from ..errors import CollabError, InvalidTitle, ProtocolError, WikiError, WikiUnavailable
+from ..events import Observer
+from ..registry import Registry
+from ..room import ClientOrigin, Origin, PageRoom
+from ..tasks import TaskSet
+from ..wiki import Wiki
 from .transport import LeanServer, encoded, encoded_y
-from .wiki import WikiGateway
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class CollabServer:
         self,
         sio: LeanServer,
         registry: Registry,
-        wiki: WikiGateway,
+        wiki: Wiki,
         committer: Committer,
         tasks: TaskSet,
         *,

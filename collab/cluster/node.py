@@ -35,11 +35,16 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from . import merge
-from . import protocol as p
-from .commit import CommitManager
-from .errors import CollabError, WikiError
-from .redis_store import (
+from .. import merge
+from .. import protocol as p
+from ..commit import CommitManager
+from ..errors import CollabError, WikiError
+from ..registry import Registry
+from ..room import Base, Contributions, PageRoom, PeerOrigin, WikiOrigin
+from ..store import RevisionRecord
+from ..tasks import TaskSet
+from ..wiki import Wiki
+from .store import (
     PREFIX,
     RedisStore,
     Writer,
@@ -47,11 +52,6 @@ from .redis_store import (
     key,
     title_of,
 )
-from .registry import Registry
-from .room import Base, Contributions, PageRoom, PeerOrigin, WikiOrigin
-from .store import RevisionRecord
-from .tasks import TaskSet
-from .wiki import WikiGateway
 
 log = logging.getLogger(__name__)
 
@@ -288,7 +288,7 @@ class Cluster:
         self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         self._registry: Registry | None = None
         self._commits: CommitManager | None = None
-        self._wiki: WikiGateway | None = None
+        self._wiki: Wiki | None = None
         self._relay: Relay | None = None
         self._status: LocalStatus | None = None
         self._rows: Rows = list
@@ -309,7 +309,7 @@ class Cluster:
         self,
         registry: Registry,
         commits: CommitManager,
-        wiki: WikiGateway,
+        wiki: Wiki,
         *,
         relay: Relay,
         status: LocalStatus,

@@ -42,14 +42,14 @@ from urllib.parse import quote, urlsplit
 import socketio
 from aiohttp import web
 
-from .commit import CommitManager
-from .errors import CollabError, NotAuthorized, WikiError, WikiUnavailable
-from .events import Observer
+from ..commit import CommitManager
+from ..errors import CollabError, NotAuthorized, WikiError, WikiUnavailable
+from ..events import Observer
+from ..registry import Registry
+from ..room import PageRoom
+from ..store import Store
+from ..tasks import TaskSet
 from .metrics import bearer_token
-from .registry import Registry
-from .room import PageRoom
-from .store import Store
-from .tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class UserLike(Protocol):
 
 
 class WhoAmI(Protocol):
-    """Asks the wiki who a session cookie belongs to (implemented by wiki.WikiGateway)."""
+    """Asks the wiki who a session cookie belongs to (implemented by wiki.Wiki)."""
 
     async def whoami(self, cookie: str | None) -> UserLike: ...
 

@@ -1,0 +1,1 @@
+"""Cluster adapter (Redis): the page log in Streams, relay between nodes, commit leases, presence."""
