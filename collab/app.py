@@ -1,4 +1,11 @@
-"""Composition root: the only place where the concrete pieces meet, and the service's lifecycle."""
+"""Composition root: the only place where the concrete pieces meet, and the service's lifecycle.
+
+Build order: the store, the wiki adapter and the registry; the Socket.IO server and its wire; the relay and
+the sessions (core); the commit policy, which subscribes to the rooms and reaches the editors through the
+sessions; then the observers (relay, metrics, dashboard, cluster) and the HTTP routes. The aiohttp
+application carries the service under :data:`SERVICE` and runs its start and stop in ``cleanup_ctx``;
+graceful shutdown (save, then disconnect) runs in ``on_shutdown``, after the listening socket is closed.
+"""
 
 from __future__ import annotations
 
@@ -8,26 +15,32 @@ import logging
 import signal
 import socket
 import ssl
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from .admin.hub import AdminAuth, AdminHub, SessionView
 from .admin.metrics import Metrics, sqlite_bytes
-from .auth import Authorizer, Limits, OriginPolicy, StaleMessageFilter, parse_networks, tls_context
+from .auth import Authorizer
 from .cluster.node import Cluster
 from .commit import CommitManager
 from .config import Settings
 from .errors import CollabError, WikiError
-from .events import Fanout
+from .events import Fanout, Observer
+from .limits import Limits
 from .mediawiki import MediaWiki
+from .origins import OriginPolicy, origin_of, parse_networks
+from .recheck import recheck_loop
 from .registry import Registry
-from .sio.server import CollabServer
-from .sio.transport import LeanServer
+from .relay import Relay
+from .session import Sessions
+from .sio.server import SocketIOServer, SocketIOWire, StaleMessageFilter, socketio_server
+from .sio.transport import check_internals
 from .store import SQLiteStore, Store
 from .tasks import TaskSet
+from .titles import normalise_title
 from .watch import OutsideEditWatcher
 
 log = logging.getLogger(__name__)
@@ -51,20 +64,12 @@ class Service:
             self.store, self.sqlite_path = sqlite, sqlite.path
         self.wiki = MediaWiki(settings.wiki_api, settings.bot_user, settings.bot_password)
         self.registry = Registry(self.store, self.wiki)
-        self.limits = Limits(
-            max_message_bytes=settings.max_message_bytes,
-            max_document_bytes=settings.max_document_bytes,
-            updates_per_s=settings.updates_per_s,
-            user_updates_per_s=settings.user_updates_per_s,
-            joins_per_min=settings.joins_per_min,
-            max_connections_per_ip=settings.max_connections_per_ip,
-            max_connections_per_user=settings.max_connections_per_user,
-            max_pages_per_connection=settings.max_pages_per_connection,
-        )
+        self.limits = Limits.from_settings(settings)
         # The wiki's origin joins in start(), once siteinfo is known.
         self.origins = OriginPolicy(settings.allowed_origin, on_refused=self._origin_refused)
         self._refused_origins: set[str] = set()
-        self.sio = LeanServer(
+        self.sio = socketio_server(
+            stock=settings.transport == "stock",
             async_mode="aiohttp",
             # Above the message limit, so that the server sees an oversized message and says why.
             max_http_buffer_size=self.limits.transport_bytes,
@@ -72,34 +77,20 @@ class Service:
             logger=False,
             engineio_logger=False,
             # Engine.IO already runs each message in its own task; a second task per event only costs.
-            # (``y`` events skip both: transport.LeanSocket runs them inline, in arrival order.)
+            # (``y`` events skip both on the lean transport: it runs them inline, in arrival order.)
             async_handlers=False,
         )
         logging.getLogger("engineio.server").addFilter(StaleMessageFilter())  # no log flood from cut-off clients
-        self.observer = Fanout()  # metrics and the admin dashboard join below, once they can be built
+        self.observer = Fanout()  # relay, metrics, the admin dashboard and the cluster join below
         self.registry.on_loaded.append(lambda room: self.observer.page_opened(room.title))
-        self.commits = CommitManager(
+        wire = SocketIOWire(self.sio)
+        self.relay = Relay(self.registry, wire, self.tasks, self.observer)
+        self.sessions = Sessions(
             self.registry,
             self.wiki,
+            self.relay,
+            wire,
             self.tasks,
-            notify=self._notify,
-            has_editors=lambda title: bool(self.server.editors(title)),
-            cookie_for=self._cookie_for,
-            commit_idle_s=settings.commit_idle_s,
-            commit_max_s=settings.commit_max_s,
-            unload_idle_s=settings.unload_idle_s,
-            observer=self.observer,
-            before_save=lambda title: self.server.recheck(title, writers_only=True),
-            lease=self.cluster.lease if self.cluster is not None else None,
-        )
-        self.server = CollabServer(
-            self.sio,
-            self.registry,
-            self.wiki,
-            self.commits,
-            self.tasks,
-            max_message_bytes=settings.max_message_bytes,
-            observer=self.observer,
             authorizer=Authorizer(
                 self.wiki,
                 token_secret=settings.token_secret,
@@ -107,12 +98,26 @@ class Service:
                 allow_readonly=settings.allow_readonly,
             ),
             limits=self.limits,
+            observer=self.observer,
             trusted_proxies=parse_networks(settings.trusted_proxy),
         )
+        self.commits = CommitManager(
+            self.registry,
+            self.wiki,
+            self.tasks,
+            self.sessions,
+            commit_idle_s=settings.commit_idle_s,
+            commit_max_s=settings.commit_max_s,
+            unload_idle_s=settings.unload_idle_s,
+            observer=self.observer,
+            lease=self.cluster.lease if self.cluster is not None else None,
+        )
+        self.sessions.committer = self.commits  # the one link back: last editor left, explicit saves
+        SocketIOServer(self.sio, wire, self.sessions)
         self.metrics = Metrics(
-            connections=lambda: len(self.server.connections),
+            connections=lambda: len(self.sessions.connections),
             pages_open=lambda: len(self.registry.rooms),
-            editors=lambda: sum(len(c.pages) for c in self.server.connections.values()),
+            editors=lambda: sum(len(c.pages) for c in self.sessions.connections.values()),
             log_bytes=self._log_bytes,
             token=settings.metrics_token,
         )
@@ -120,36 +125,50 @@ class Service:
             self.registry,
             self.commits,
             self.store,
-            self.server,
+            self.sessions,
             wiki_api=settings.wiki_api,
             node=f"{socket.gethostname()}:{settings.port}",
         )
         admin_auth = AdminAuth(self.wiki, group=settings.admin_group, token=settings.admin_token)
         self.admin = AdminHub(self.sio, sessions, admin_auth, self.tasks)
-        self.observer.observers += [self.metrics, self.admin]
+        self.observer.observers += [self.relay, self.metrics, self.admin]
         if self.cluster is not None:
-            self.cluster.bind(
-                self.registry,
-                self.commits,
-                self.wiki,
-                relay=self.server.relay,
-                status=self.server.broadcast_status,
-                rows=lambda: list(sessions.snapshot()["sessions"]),
-                bot_user=settings.bot_user,
-            )
-            cluster = self.cluster
-
-            async def other_nodes_rows() -> list[dict[str, Any]]:
-                return [row for node in await cluster.nodes() if node["node"] != cluster.node for row in node["rows"]]
-
-            sessions.peer_rows = other_nodes_rows
+            self._bind_cluster(self.cluster, sessions)
         self.watcher = OutsideEditWatcher(self.registry, self.wiki, self._check_outside, poll_s=settings.poll_s)
         self.app = web.Application(client_max_size=self.limits.transport_bytes)
+        self.app[SERVICE] = self
+        self.app.cleanup_ctx.append(_lifespan)
+        self.app.on_shutdown.append(_graceful)
         self.sio.attach(self.app)
         self._routes()
 
+    def _bind_cluster(self, cluster: Cluster, sessions: SessionView) -> None:
+        relay = self.relay
+
+        async def to_editors(title: str, msg: bytes) -> None:
+            relay.broadcast(title, msg)
+
+        async def status_to_editors(title: str, state: str, message: str, **extra: Any) -> None:
+            relay.status(title, state, message, extra)
+
+        cluster.bind(
+            self.registry,
+            self.commits,
+            self.wiki,
+            relay=to_editors,
+            status=status_to_editors,
+            rows=lambda: list(sessions.snapshot()["sessions"]),
+            bot_user=self.settings.bot_user,
+        )
+        self.observer.observers.append(_ToOtherNodes(cluster))
+
+        async def other_nodes_rows() -> list[dict[str, Any]]:
+            return [row for node in await cluster.nodes() if node["node"] != cluster.node for row in node["rows"]]
+
+        sessions.peer_rows = other_nodes_rows
+
     def _origin_refused(self, origin: str) -> None:
-        self.server.rejected("origin")
+        self.sessions.rejected("origin")
         if origin in self._refused_origins or len(self._refused_origins) >= 1000:  # no log flood
             log.debug("refused a connection from the foreign origin %r", origin[:200])
             return
@@ -160,18 +179,6 @@ class Service:
         if self.cluster is not None:
             return self.cluster.used_memory  # Redis' used_memory, refreshed every few seconds
         return sqlite_bytes(self.sqlite_path) if self.sqlite_path else 0.0
-
-    async def _notify(self, title: str, state: str, message: str, **extra: Any) -> None:
-        self.admin.changed()  # saving/saved/merged/error: the dashboard shows these
-        if self.cluster is not None:
-            self.cluster.publish_status(title, state, message, extra)  # the page's editors on other nodes
-        await self.server.broadcast_status(title, state, message, **extra)
-
-    def _cookie_for(self, user: str) -> str | None:
-        for conn in self.server.connections.values():
-            if conn.user == user and conn.cookie:
-                return conn.cookie
-        return None
 
     async def _check_outside(self, title: str, lastrevid: int | None) -> None:
         room = self.registry.rooms.get(title)
@@ -199,24 +206,23 @@ class Service:
             await self.cluster.start()
         scheme = "https" if self.settings.tls_cert else "http"
         own = f"{scheme}://{self.settings.host}:{self.settings.port}"
-        self.origins.add(self.wiki.site_info.server, _origin(self.wiki.api_url), own)
+        self.origins.add(self.wiki.site_info.server, origin_of(self.wiki.api_url), own)
         allowed = ", ".join(sorted(self.origins.allowed))
         log.info("browser origins allowed to connect: %s (and this server's own)", allowed)
         self.tasks.spawn(self.watcher.run(), name="outside-edit poller")
-        self.tasks.spawn(self.server.recheck_loop(self.settings.recheck_s), name="rights re-check")
+        self.tasks.spawn(recheck_loop(self.sessions, self.settings.recheck_s), name="rights re-check")
         if self.settings.rcfeed_port:
             await self.watcher.listen(self.settings.rcfeed_port)
         for title in self.store.pending_titles():
             await self.registry.open(title)  # resumes the commit of work saved in the log before a restart
 
     async def shutdown(self) -> None:
-        """Graceful shutdown: save every page (editors still see the result), disconnect them, close."""
+        """Graceful shutdown: save every page (editors still see the result), then disconnect them."""
         self.watcher.close()
         await self.commits.flush_all()
-        for sid in list(self.server.connections):
+        for sid in list(self.sessions.connections):
             await self.sio.disconnect(sid)
         await self.sio.shutdown()
-        await self.stop()
 
     async def stop(self) -> None:
         """Close everything (after shutdown() has saved what it could)."""
@@ -258,17 +264,41 @@ class Service:
         return web.FileResponse(page)
 
 
-def normalise_title(title: str) -> str:
-    """MediaWiki's basic title normalisation (underscores, outer spaces, first letter upper case)."""
-    title = " ".join(title.replace("_", " ").split())
-    return title[:1].upper() + title[1:]
+class _ToOtherNodes(Observer):
+    """Page-wide announcements made here reach the page's editors on the other nodes too."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+
+    def status(self, title: str, state: str, message: str, extra: dict[str, Any]) -> None:
+        self.cluster.publish_status(title, state, message, extra)
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url if "//" in url else "//" + url)
-    if not parts.netloc:
-        return ""
-    return f"{parts.scheme or 'http'}://{parts.netloc}"
+SERVICE = web.AppKey("service", Service)
+
+
+async def _lifespan(app: web.Application) -> AsyncIterator[None]:
+    service = app[SERVICE]
+    await service.start()
+    yield
+    await service.stop()
+
+
+async def _graceful(app: web.Application) -> None:
+    await app[SERVICE].shutdown()
+
+
+def tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
+    """A server TLS context (TLS >= 1.2) for ``--tls-cert``/``--tls-key``.
+
+    Raises:
+        OSError: a file cannot be read.
+        ssl.SSLError: the files are not a matching PEM certificate chain and key.
+    """
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert_file, key_file)
+    return context
 
 
 async def serve(settings: Settings) -> int:
@@ -280,23 +310,26 @@ async def serve(settings: Settings) -> int:
         except (OSError, ssl.SSLError) as exc:
             log.error("cannot use --tls-cert/--tls-key: %s", exc)
             return 2
+    if settings.transport == "lean" and (missing := check_internals()):
+        hint = "install the versions pinned in pyproject.toml, or run with --transport stock"
+        log.error("python-socketio/python-engineio lack what --transport lean needs (%s): %s", ", ".join(missing), hint)
+        return 2
     service = Service(settings)
+    runner = web.AppRunner(service.app, handle_signals=False, access_log=None)
     try:
-        await service.start()
+        await runner.setup()  # runs Service.start()
     except CollabError as exc:  # the wiki or (cluster mode) Redis cannot be reached
         log.error("cannot start: %s", exc.message)
         await service.wiki.close()
         if service.cluster is not None:
             await service.cluster.close()
         return 2
-    runner = web.AppRunner(service.app, handle_signals=False, access_log=None)
-    await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context)
     try:
         await site.start()
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", settings.host, settings.port, exc.strerror)
-        await service.stop()
+        await runner.cleanup()
         return 2
     # Everything built so far (modules, the wiki client, caches) lives as long as the process: keep it out of
     # the garbage collector's full passes, which otherwise stall the relay for tens of milliseconds.
@@ -311,6 +344,5 @@ async def serve(settings: Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("shutting down: saving open pages")
-    await service.shutdown()
-    await runner.cleanup()
+    await runner.cleanup()  # stops listening, then saves and disconnects (on_shutdown), then closes
     return 0

@@ -5,38 +5,54 @@ at once when the last editor leaves, and on shutdown. One save of a page at a ti
 arrives during a save schedules the next one. Every save carries ``baserevid``; what the wiki stores is
 read back and merged into the live document (MediaWiki may have merged, normalised or expanded text),
 so the document converges to the wiki while nothing typed meanwhile is lost.
+
+The policy subscribes to the registry's rooms itself, reaches the editors through the small
+:class:`Editors` interface, announces through the observer's ``status`` hook, and keeps time through a
+:class:`Clock` (tests drive it with a fake one).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from . import merge, wikitext
 from .errors import EditConflict, SaveRefused, WikiError, WikiUnavailable
 from .events import Observer
 from .registry import Registry
-from .room import Base, PageRoom, ServerOrigin
+from .room import Base, ClientOrigin, Contributions, Origin, PageRoom
+from .signatures import Signer
 from .store import RevisionRecord
-from .tasks import TaskSet
+from .tasks import Clock, LoopClock, TaskSet, Timer
 from .wiki import Revision, Wiki
 
 log = logging.getLogger(__name__)
 
-Notify = Callable[..., Awaitable[None]]  # (title, state, message, **extra)
 CHANGE_TAG = "collab-sync"
 MAX_CONFLICT_RETRIES = 5
 RETRY_MAX_S = 60.0
 REFUSED_PAUSE_S = 60.0
 
 
+class Editors(Protocol):
+    """What the commit policy needs to know about the people editing (``session.Sessions``)."""
+
+    def has_editors(self, title: str) -> bool: ...
+
+    def cookie_for(self, user: str) -> str | None:
+        """The wiki session of one of ``user``'s connections (to sign as them), if any."""
+        ...
+
+    async def recheck(self, title: str | None = None, *, writers_only: bool = False) -> None:
+        """Ask the wiki again whether the page's editors may still edit (a blocked user stops here)."""
+        ...
+
+
 class CommitLease(Protocol):
     """Which node may save a page. One node: always this one (:class:`SoleCommitter`); a cluster: the holder
-    of the page's lease in Redis (``cluster.ClusterLease``), so exactly one node saves each page."""
+    of the page's lease in Redis (``cluster.lease``), so exactly one node saves each page."""
 
     async def acquire(self, title: str) -> bool:
         """Take or keep the page's commit lease; False while another live node holds it."""
@@ -69,21 +85,31 @@ class SoleCommitter:
 class PageCommit:
     """Commit bookkeeping of one page."""
 
-    idle: asyncio.TimerHandle | None = None
-    deadline: asyncio.TimerHandle | None = None
+    idle: Timer | None = None
+    deadline: Timer | None = None
     in_flight: asyncio.Task[int | None] | None = None
     again: bool = False
     failures: int = 0
-    retry: asyncio.TimerHandle | None = None
+    retry: Timer | None = None
     refused_at: float | None = None
-    unload: asyncio.TimerHandle | None = None
+    unload: Timer | None = None
     persisted_authors: int = 0
-    last_change: float = 0.0  # event-loop time of the latest change
+    last_change: float = 0.0  # clock time of the latest change
     saves: int = 0
     outside_merges: int = 0
     conflicts: int = 0
     last_error: str | None = None
-    last_saved: dict[str, Any] = field(default_factory=dict)
+    last_saved: dict[str, Any] | None = None
+
+    def cancel(self, *, unload: bool = False) -> None:
+        """Cancel the save timers (and the unload timer too)."""
+        for handle in (self.idle, self.deadline, self.retry):
+            if handle is not None:
+                handle.cancel()
+        self.idle = self.deadline = self.retry = None
+        if unload and self.unload is not None:
+            self.unload.cancel()
+            self.unload = None
 
 
 class CommitManager:
@@ -94,36 +120,36 @@ class CommitManager:
         registry: Registry,
         wiki: Wiki,
         tasks: TaskSet,
+        editors: Editors,
         *,
-        notify: Notify,
-        has_editors: Callable[[str], bool],
-        cookie_for: Callable[[str], str | None],
         commit_idle_s: float,
         commit_max_s: float,
         unload_idle_s: float,
         observer: Observer | None = None,
         lease: CommitLease | None = None,
-        before_save: Callable[[str], Awaitable[None]] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.registry = registry
         self.wiki = wiki
         self.tasks = tasks
-        # Re-checks the editors' rights right before a save names them (server.CollabServer.recheck).
-        self.before_save = before_save
+        self.editors = editors
         self.observer = observer or Observer()
         self.lease: CommitLease = lease or SoleCommitter()
-        self.notify = notify
-        self.has_editors = has_editors
-        self.cookie_for = cookie_for
+        self.clock: Clock = clock or LoopClock()
+        self.signer = Signer(wiki, editors.cookie_for)
         self.commit_idle_s = commit_idle_s
         self.commit_max_s = commit_max_s
         self.unload_idle_s = unload_idle_s
         self.pages: dict[str, PageCommit] = {}
         self.closing = False
         registry.on_loaded.append(self._loaded)
+        registry.on_change.append(self._on_change)
 
     def page(self, title: str) -> PageCommit:
         return self.pages.setdefault(title, PageCommit())
+
+    def _announce(self, title: str, state: str, message: str, **extra: Any) -> None:
+        self.observer.status(title, state, message, extra)
 
     # ---- policy ----------------------------------------------------------------------------------
     def _loaded(self, room: PageRoom) -> None:
@@ -132,27 +158,29 @@ class CommitManager:
         if room.contributions.authors:  # unsaved work found in the log after a restart
             self.changed(room)
 
+    def _on_change(self, room: PageRoom, update: bytes, origin: Origin) -> None:
+        if isinstance(origin, ClientOrigin):  # (wiki changes are never re-committed as someone's work)
+            self.changed(room)
+
     def changed(self, room: PageRoom) -> None:
         """An editor changed the text: (re)arm the idle timer, arm the deadline if not armed."""
         state = self.page(room.title)
         if len(room.contributions.authors) != state.persisted_authors:
             self.registry.persist_authors(room)
             state.persisted_authors = len(room.contributions.authors)
-        loop = asyncio.get_running_loop()
         # The idle timer is not re-armed on every keystroke (a timer per keystroke showed in profiles): it
         # fires as first armed, and re-arms itself for the rest of the quiet period if typing went on.
-        state.last_change = loop.time()
+        state.last_change = self.clock.now()
         if state.idle is None:
-            state.idle = loop.call_later(self.commit_idle_s, self._idle_over, room.title)
+            state.idle = self.clock.call_later(self.commit_idle_s, self._idle_over, room.title)
         if state.deadline is None:
-            state.deadline = loop.call_later(self.commit_max_s, self._due, room.title)
+            state.deadline = self.clock.call_later(self.commit_max_s, self._due, room.title)
 
     def _idle_over(self, title: str) -> None:
         state = self.page(title)
-        loop = asyncio.get_running_loop()
-        quiet_for = loop.time() - state.last_change
+        quiet_for = self.clock.now() - state.last_change
         if quiet_for < self.commit_idle_s:
-            state.idle = loop.call_later(self.commit_idle_s - quiet_for, self._idle_over, title)
+            state.idle = self.clock.call_later(self.commit_idle_s - quiet_for, self._idle_over, title)
             return
         state.idle = None
         self._due(title)
@@ -165,7 +193,7 @@ class CommitManager:
 
     def _due(self, title: str) -> None:
         state = self.page(title)
-        if state.refused_at is not None and time.monotonic() - state.refused_at < REFUSED_PAUSE_S:
+        if state.refused_at is not None and self.clock.now() - state.refused_at < REFUSED_PAUSE_S:
             return  # the wiki refused; the editors were told; an explicit save still goes through
         self.tasks.spawn(self._save_quietly(title), name=f"save {title}")
 
@@ -197,28 +225,21 @@ class CommitManager:
         state = self.page(title)
         if state.unload is not None:
             state.unload.cancel()
-        state.unload = asyncio.get_running_loop().call_later(self.unload_idle_s, self._try_unload, title)
+        state.unload = self.clock.call_later(self.unload_idle_s, self._try_unload, title)
 
     def _try_unload(self, title: str) -> None:
         room = self.registry.rooms.get(title)
         state = self.page(title)
         state.unload = None
-        if room is None or self.has_editors(title):
+        if room is None or self.editors.has_editors(title):
             return
         if self.pending(room):
             self._arm_unload(title)  # never unload unsaved work; try again later
             return
-        self._cancel_timers(state)
+        state.cancel(unload=True)
         self.registry.unload(title)
         self.pages.pop(title, None)
         self.observer.page_closed(title)
-
-    @staticmethod
-    def _cancel_timers(state: PageCommit) -> None:
-        for handle in (state.idle, state.deadline, state.retry, state.unload):
-            if handle is not None:
-                handle.cancel()
-        state.idle = state.deadline = state.retry = state.unload = None
 
     # ---- saving ----------------------------------------------------------------------------------
     async def save_now(self, room: PageRoom) -> int | None:
@@ -240,34 +261,30 @@ class CommitManager:
 
     async def _save(self, room: PageRoom) -> int | None:
         state = self.page(room.title)
-        for handle in (state.idle, state.deadline, state.retry):
-            if handle is not None:
-                handle.cancel()
-        state.idle = state.deadline = state.retry = None
+        state.cancel()
         state.again = False
-        started = time.monotonic()
+        started = self.clock.now()
         self.observer.save_started(room.title)
         try:
             revid = await self._save_cycle(room, state)
         except WikiUnavailable as exc:
-            self.observer.save_finished(room.title, None, time.monotonic() - started, exc.code)
+            self.observer.save_finished(room.title, None, self.clock.now() - started, exc.code)
             state.failures += 1
             delay = min(RETRY_MAX_S, 2.0 ** (state.failures - 1))
             state.last_error = exc.message
             log.warning("save of %r failed (%s); retrying in %.0f s", room.title, exc.message, delay)
-            await self.notify(
-                room.title, "error", f"the wiki is unreachable; retrying in {delay:.0f} s", code="wikiunavailable"
-            )
-            state.retry = asyncio.get_running_loop().call_later(delay, self._due, room.title)
+            message = f"the wiki is unreachable; retrying in {delay:.0f} s"
+            self._announce(room.title, "error", message, code="wikiunavailable")
+            state.retry = self.clock.call_later(delay, self._due, room.title)
             raise
         except WikiError as exc:
-            self.observer.save_finished(room.title, None, time.monotonic() - started, exc.code)
-            state.refused_at = time.monotonic()
+            self.observer.save_finished(room.title, None, self.clock.now() - started, exc.code)
+            state.refused_at = self.clock.now()
             state.last_error = exc.message
             log.warning("the wiki refused to save %r: %s (%s)", room.title, exc.message, exc.code)
-            await self.notify(room.title, "error", f"the wiki did not save: {exc.message}", code="saveerror")
+            self._announce(room.title, "error", f"the wiki did not save: {exc.message}", code="saveerror")
             raise
-        self.observer.save_finished(room.title, revid, time.monotonic() - started, None)
+        self.observer.save_finished(room.title, revid, self.clock.now() - started, None)
         state.failures = 0
         state.last_error = None
         if state.again and self.pending(room) and room.contributions.changes:
@@ -275,28 +292,25 @@ class CommitManager:
         return revid
 
     async def _save_cycle(self, room: PageRoom, state: PageCommit) -> int | None:
-        if self.before_save is not None and not self.closing:
-            await self.before_save(room.title)  # a user blocked since the last re-check stops here
-        await self._expand_signatures(room)
+        if not self.closing:
+            await self.editors.recheck(room.title, writers_only=True)  # a user blocked since the last re-check
+        await self.signer.expand(room)
         for _attempt in range(MAX_CONFLICT_RETRIES):
             text = room.current_text()
             if text == room.base.text:
-                room.contributions = type(room.contributions)()
+                room.contributions = Contributions()
                 self.registry.persist_authors(room)
                 state.persisted_authors = 0
                 return None
-            if len(text.encode()) > self.wiki.site_info.max_article_bytes:
-                raise SaveRefused(
-                    f"the text ({len(text.encode())} bytes) is larger than the wiki's limit of "
-                    f"{self.wiki.site_info.max_article_bytes} bytes",
-                    code="contenttoobig",
-                )
+            limit = self.wiki.site_info.max_article_bytes
+            if len(text.encode()) > limit:
+                message = f"the text ({len(text.encode())} bytes) is larger than the wiki's limit of {limit} bytes"
+                raise SaveRefused(message, code="contenttoobig")
             sent_state = room.full_state()
-            contributions = room.contributions
-            authors = list(contributions.authors)
+            authors = list(room.contributions.authors)
             sections = wikitext.sections_touched(room.base.text, text)
             summary = wikitext.summary(authors, sections, limit=self.wiki.site_info.max_summary_chars)
-            await self.notify(room.title, "saving", "saving to the wiki")
+            self._announce(room.title, "saving", "saving to the wiki")
             if not await self.lease.confirm(room.title, sent_state, text, room.base.revid):
                 return None  # cluster: this node lost the page's commit lease; the new holder saves
             try:
@@ -311,33 +325,60 @@ class CommitManager:
                     raise SaveRefused("the page has been deleted", code="missingtitle") from None
                 await self.merge_outside(room, latest)
                 continue
-            # Changes typed while the save was in flight stay counted for the next save.
-            room.contributions = type(room.contributions)()
-            for name in list(contributions.authors):
-                if name not in authors:
-                    room.contributions.authors.setdefault(name, None)
+            self._settle_credits(room, authors)  # (before the read-back: what is typed meanwhile counts next)
             saved = await (self.wiki.read_revision(room.title, revid) if revid else self.wiki.read(room.title))
             if saved is None:
                 raise SaveRefused("the page has been deleted", code="missingtitle")
-            self._reconcile(room, sent_state, text, saved)
-            self.registry.persist_authors(room)
-            state.persisted_authors = len(room.contributions.authors)
-            if revid is None:
-                return None
-            state.saves += 1
-            record = RevisionRecord(revid, saved.timestamp, authors, summary)
-            self.registry.store.add_revision(room.title, record)
-            state.last_saved = {"revid": revid, "timestamp": saved.timestamp, "coauthors": authors}
-            log.info("saved %r as revision %d by %s", room.title, revid, ", ".join(authors) or "-")
-            await self.notify(room.title, "saved", f"saved as revision {revid}", revid=revid, coauthors=authors)
+            self._landed(room, sent_state, text, authors, saved, summary, record=revid is not None)
             return revid
         raise SaveRefused("the page keeps changing on the wiki; will try again", code="editconflict")
 
-    def _reconcile(self, room: PageRoom, sent_state: bytes, sent_text: str, saved: Revision) -> None:
-        """Bring what the wiki stored (merged, normalised, expanded) into the live document."""
+    async def adopt(
+        self, room: PageRoom, *, sent_state: bytes, sent_text: str, authors: list[str], saved: Revision
+    ) -> None:
+        """A save of ours landed as ``saved`` though the node that made it died before its read-back
+        (cluster take-over): finish it exactly as that node would have."""
+        self._settle_credits(room, authors)
+        self._landed(room, sent_state, sent_text, authors, saved, saved.comment, record=True)
+        log.info("adopted revision %d of %r, saved before a take-over", saved.revid, room.title)
+
+    def _settle_credits(self, room: PageRoom, authors: list[str]) -> None:
+        """``authors`` are credited by the save that was just made; whoever else changed the text since
+        it was sent stays counted for the next one."""
+        kept = Contributions()
+        for name in room.contributions.authors:
+            if name not in authors:
+                kept.authors.setdefault(name, None)
+        room.contributions = kept
+
+    def _landed(
+        self,
+        room: PageRoom,
+        sent_state: bytes,
+        sent_text: str,
+        authors: list[str],
+        saved: Revision,
+        summary: str,
+        *,
+        record: bool,
+    ) -> None:
+        """Merge what the wiki stored (merged, normalised, expanded) into the live document through a fork of
+        the text as sent, make it the new base, and (``record``: a new revision) record and announce it."""
         fork_doc = merge.fork_with_text(sent_state, sent_text, saved.text)
         room.merge_fork(fork_doc, merge.wiki_origin(saved))
         self.registry.set_base(room, Base(saved.revid, saved.text, fork_doc.get_update(), saved.timestamp))
+        self.registry.persist_authors(room)
+        state = self.page(room.title)
+        state.persisted_authors = len(room.contributions.authors)
+        if not record:
+            return
+        state.saves += 1
+        revision = RevisionRecord(saved.revid, saved.timestamp, authors, summary)
+        self.registry.store.add_revision(room.title, revision)
+        state.last_saved = {"revid": saved.revid, "timestamp": saved.timestamp, "coauthors": authors}
+        log.info("saved %r as revision %d by %s", room.title, saved.revid, ", ".join(authors) or "-")
+        message = f"saved as revision {saved.revid}"
+        self._announce(room.title, "saved", message, revid=saved.revid, coauthors=authors)
 
     async def merge_outside(self, room: PageRoom, latest: Revision) -> None:
         """Three-way merge of an outside revision: base -> latest replayed onto a fork of the base."""
@@ -349,13 +390,8 @@ class CommitManager:
         self.page(room.title).outside_merges += 1
         self.observer.outside_merged(room.title, latest.revid, latest.user)
         log.info("merged outside revision %d of %r by %s", latest.revid, room.title, latest.user)
-        await self.notify(
-            room.title,
-            "merged",
-            f"{latest.user} saved revision {latest.revid} outside this session; merged",
-            revid=latest.revid,
-            user=latest.user,
-        )
+        message = f"{latest.user} saved revision {latest.revid} outside this session; merged"
+        self._announce(room.title, "merged", message, revid=latest.revid, user=latest.user)
 
     async def check_outside(self, room: PageRoom, lastrevid: int | None) -> None:
         """React to the wiki's latest revision id of a page (from polling or the RC feed)."""
@@ -365,7 +401,7 @@ class CommitManager:
         if lastrevid is None:
             if room.base.revid is not None:
                 state.last_error = "the page has been deleted on the wiki"
-                await self.notify(room.title, "error", state.last_error, code="saveerror")
+                self._announce(room.title, "error", state.last_error, code="saveerror")
             return
         if room.base.revid is not None and lastrevid <= room.base.revid:
             return
@@ -375,42 +411,12 @@ class CommitManager:
         if latest is not None and (room.base.revid is None or latest.revid > room.base.revid):
             await self.merge_outside(room, latest)
 
-    async def _expand_signatures(self, room: PageRoom) -> None:
-        """Replace ``~~~~`` typed in the session by the typist's own signature (not the bot's)."""
-        text = room.current_text()
-        runs = wikitext.signature_runs(text)
-        if not runs:
-            return
-        owners = merge.signature_owners(room, text, runs)
-        if not owners:
-            return
-        expansions: dict[str, dict[str, str]] = {}
-        for user in {u for u in owners.values()}:
-            expansions[user] = await self._signatures_of(room.title, user)
-        new_text = text
-        for (start, end), user in sorted(owners.items(), reverse=True):
-            new_text = new_text[:start] + expansions[user][new_text[start:end]] + new_text[end:]
-        room.replace_text(new_text, ServerOrigin("signature"))
-
-    async def _signatures_of(self, title: str, user: str) -> dict[str, str]:
-        cookie = self.cookie_for(user)
-        if cookie:
-            try:
-                found = await self.wiki.signatures(title, cookie)
-            except WikiError as exc:
-                log.info("could not ask the wiki for %s's signature: %s", user, exc.message)
-                found = None
-            if found and user in found["~~~"]:
-                return found
-        return merge.default_signatures(user)
-
     # ---- shutdown --------------------------------------------------------------------------------
     async def flush_all(self) -> None:
         """Save every page with unsaved changes (graceful shutdown)."""
         self.closing = True
         for room in list(self.registry.rooms.values()):
-            state = self.page(room.title)
-            self._cancel_timers(state)
+            self.page(room.title).cancel(unload=True)
             if self.pending(room):
                 try:
                     await self.save_now(room)

@@ -171,6 +171,12 @@ OPTIONS: tuple[Option, ...] = (
         "",
         "Bearer token required by `/metrics`; empty: `/metrics` is open, like most exporters.",
     ),
+    Option(
+        "transport",
+        "lean",
+        "`lean`: python-socketio on our lean WebSocket loop (fast; checked against the installed library at "
+        "start); `stock`: python-socketio exactly as shipped (slower; for an untested library upgrade).",
+    ),
 )
 
 
@@ -213,6 +219,7 @@ class Settings:
     admin_group: str = "sysop"
     admin_token: str = field(default="", repr=False)
     metrics_token: str = field(default="", repr=False)
+    transport: str = "lean"
 
     def __post_init__(self) -> None:
         if self.commit_idle_s <= 0 or self.commit_max_s < self.commit_idle_s:
@@ -221,6 +228,8 @@ class Settings:
         object.__setattr__(self, "trusted_proxy", tuple(self.trusted_proxy))
         if self.recheck_s <= 0:
             raise ConfigError("--recheck-s must be > 0")
+        if self.transport not in ("lean", "stock"):
+            raise ConfigError("--transport must be lean or stock")
         if self.commit_lease_s <= 0:
             raise ConfigError("--commit-lease-s must be > 0")
         if self.redis and not self.redis.startswith(("redis://", "rediss://", "unix://")):

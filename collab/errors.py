@@ -6,6 +6,8 @@ point each (``wiki.py``, ``protocol.py``); everything else matches on types and 
 
 from __future__ import annotations
 
+from typing import Final
+
 
 class CollabError(Exception):
     """Root of every error the service raises on purpose."""
@@ -81,3 +83,36 @@ class SaveRefused(WikiError):
 
 class LoginFailed(WikiError):
     code = "loginfailed"
+
+
+# Metrics labels of every refusal (a closed set: metrics may pre-register them).
+REJECTIONS: Final = (
+    "origin",  # handshake from an Origin not in --allowed-origin
+    "token_disabled",  # a token was sent, but --token-secret is not set
+    "token_invalid",  # bad signature, malformed, missing claims, wrong algorithm
+    "token_expired",  # exp has passed (at connect, or noticed by a re-check)
+    "token_title",  # the token does not name this page
+    "anonymous",  # no session or token and --no-anonymous
+    "session_ended",  # the wiki session behind a connection ended or changed user
+    "connections_ip",  # --max-connections-per-ip
+    "connections_user",  # --max-connections-per-user
+    "joins_rate",  # --joins-per-min
+    "pages_per_connection",  # --max-pages-per-connection
+    "forbidden",  # the wiki says: may not read, or may not edit and read-only is off
+    "readonly_update",  # a change from a read-only editor, dropped
+    "rate_connection",  # --updates-per-s
+    "rate_user",  # --user-updates-per-s
+    "flood",  # kept sending far beyond the rate: disconnected
+    "message_too_large",  # --max-message-bytes: disconnected
+    "document_too_large",  # --max-document-bytes: the change was dropped
+    "downgraded",  # a re-check switched an editor to read-only
+    "removed",  # a re-check removed an editor from a page
+)
+
+
+class Refused(CollabError):
+    """A request refused by policy. ``code``: what the client is told; ``reason``: the metrics label."""
+
+    def __init__(self, message: str, *, code: str, reason: str) -> None:
+        super().__init__(message, code=code)
+        self.reason = reason

@@ -3,13 +3,15 @@
 The core (server, commit policy) calls these methods at the moments that matter; it never imports
 prometheus_client or knows who is watching. Every method is a no-op here, so a component built without
 observers (tests, tools) pays nothing. :class:`Fanout` forwards each call to several observers; app.py
-wires the concrete ones (``metrics.Metrics``, ``admin.AdminHub``).
+wires the concrete ones (``relay.Relay``, ``admin.metrics.Metrics``, the admin hub, the cluster).
 
 Hooks are synchronous, run on the event loop, and must not raise or block: they only count, record and
 schedule.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class Observer:
@@ -47,6 +49,10 @@ class Observer:
 
     def outside_merged(self, title: str, revid: int, user: str) -> None:
         """A revision saved outside the session was merged into the live document."""
+
+    def status(self, title: str, state: str, message: str, extra: dict[str, Any]) -> None:
+        """A page-wide announcement for the page's editors (``saving``, ``saved``, ``merged``, ``error``):
+        the relay sends it to this node's editors, the cluster to the other nodes', the dashboard refreshes."""
 
 
 class Fanout(Observer):
@@ -98,3 +104,7 @@ class Fanout(Observer):
     def outside_merged(self, title: str, revid: int, user: str) -> None:
         for o in self.observers:
             o.outside_merged(title, revid, user)
+
+    def status(self, title: str, state: str, message: str, extra: dict[str, Any]) -> None:
+        for o in self.observers:
+            o.status(title, state, message, extra)

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 COMPACT_AFTER_UPDATES = 1000
 
 RoomHook = Callable[[PageRoom], None]
+ChangeHook = Callable[[PageRoom, bytes, Origin], None]
 
 
 class Registry:
@@ -33,6 +34,9 @@ class Registry:
         self._loading: dict[str, asyncio.Task[PageRoom]] = {}
         self._tails: dict[str, int] = {}
         self.on_loaded: list[RoomHook] = []  # called once per room, right after it is built
+        # Called for every change of every room, in order, right after the change is appended to the log
+        # (the relay, the commit policy, the sessions' metrics): persistence always comes first.
+        self.on_change: list[ChangeHook] = []
 
     async def open(self, title: str) -> PageRoom:
         """The room of ``title`` (already normalised), loading it if needed; one load per page.
@@ -75,15 +79,19 @@ class Registry:
             room = PageRoom(title, base)
             self._tails[title] = 0
             log.info("page %r seeded from revision %s (%d chars)", title, revid, len(text))
-        room.listeners.append(lambda update, origin: self._persist(room, update, origin))
+        room.listeners.append(lambda update, origin: self._changed(room, update, origin))
         self.rooms[title] = room
         for hook in self.on_loaded:
             hook(room)
         return room
 
+    def _changed(self, room: PageRoom, update: bytes, origin: Origin) -> None:
+        if not isinstance(origin, PeerOrigin):  # (a peer's change was logged by the node where it happened)
+            self._persist(room, update, origin)
+        for hook in self.on_change:
+            hook(room, update, origin)
+
     def _persist(self, room: PageRoom, update: bytes, origin: Origin) -> None:
-        if isinstance(origin, PeerOrigin):
-            return  # cluster mode: the node where it happened logged it; this node only fans it out
         title = room.title
         self.store.append(title, update, origin)
         tail = self._tails.get(title, 0) + 1

@@ -263,3 +263,10 @@ class PageRoom:
 
 
 _TAG = "collab-server"
+
+
+def text_bytes_after(state: bytes, update: bytes) -> int:
+    """The UTF-8 size of the page text after applying ``update`` to a copy of ``state`` (not to the room)."""
+    doc, text = fork(state)
+    doc.apply_update(update)
+    return len(text)  # pycrdt measures text in UTF-8 bytes

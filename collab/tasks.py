@@ -1,11 +1,12 @@
-"""Owned background tasks: every task the service starts is referenced, logged on failure, cancellable."""
+"""Owned background tasks (every task the service starts is referenced, logged on failure, cancellable),
+and the clock that the core's timers run on."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -35,3 +36,24 @@ class TaskSet:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class Timer(Protocol):
+    def cancel(self) -> None: ...
+
+
+class Clock(Protocol):
+    """Monotonic time and timers: the event loop's in service (:class:`LoopClock`), a fake one in tests."""
+
+    def now(self) -> float: ...
+    def call_later(self, delay_s: float, callback: Callable[..., object], *args: Any) -> Timer: ...
+
+
+class LoopClock:
+    """The running event loop's clock and timers."""
+
+    def now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def call_later(self, delay_s: float, callback: Callable[..., object], *args: Any) -> Timer:
+        return asyncio.get_running_loop().call_later(delay_s, callback, *args)

@@ -9,12 +9,15 @@ import jwt
 import pytest
 from pycrdt import Doc, Text
 
-from collab import auth
-from collab.auth import Authorizer, Identity, Limiter, Limits, OriginPolicy, Refused, TokenBucket, TokenVerifier
+from collab import auth, limits, origins, room
+from collab.auth import Authorizer, Identity, TokenVerifier
 from collab.config import ConfigError, Settings
+from collab.errors import Refused
+from collab.limits import Limiter, Limits, TokenBucket
 from collab.mediawiki import named_access
+from collab.origins import OriginPolicy
 from collab.room import seed_update
-from collab.sio.server import Connection
+from collab.session import Connection
 from collab.wiki import Access, User
 
 SECRET = "unit-test-secret-that-is-long-enough-0123"
@@ -109,32 +112,32 @@ def test_token_titles_match_normalised_titles_with_star_wildcards(patterns: list
 
 
 # ---- client addresses --------------------------------------------------------------------------------
-PROXY = auth.parse_networks(["127.0.0.1", "10.0.0.0/8"])
+PROXY = origins.parse_networks(["127.0.0.1", "10.0.0.0/8"])
 
 
 def test_x_forwarded_for_is_ignored_without_trusted_proxies():
-    assert auth.client_ip("203.0.113.9", "198.51.100.1", ()) == "203.0.113.9"
+    assert origins.client_ip("203.0.113.9", "198.51.100.1", ()) == "203.0.113.9"
 
 
 def test_x_forwarded_for_is_ignored_from_an_untrusted_peer():
-    assert auth.client_ip("203.0.113.9", "198.51.100.1", PROXY) == "203.0.113.9"
+    assert origins.client_ip("203.0.113.9", "198.51.100.1", PROXY) == "203.0.113.9"
 
 
 def test_a_trusted_proxy_gives_the_client_it_saw():
-    assert auth.client_ip("127.0.0.1", "198.51.100.1", PROXY) == "198.51.100.1"
+    assert origins.client_ip("127.0.0.1", "198.51.100.1", PROXY) == "198.51.100.1"
 
 
 def test_a_chain_of_trusted_proxies_is_walked_from_the_right_and_forged_entries_are_ignored():
-    assert auth.client_ip("127.0.0.1", "6.6.6.6, 198.51.100.1, 10.1.2.3", PROXY) == "198.51.100.1"
+    assert origins.client_ip("127.0.0.1", "6.6.6.6, 198.51.100.1, 10.1.2.3", PROXY) == "198.51.100.1"
 
 
 def test_a_malformed_entry_stops_at_the_last_trusted_hop():
-    assert auth.client_ip("127.0.0.1", "garbage", PROXY) == "127.0.0.1"
-    assert auth.client_ip("127.0.0.1", "198.51.100.1, garbage", PROXY) == "127.0.0.1"
+    assert origins.client_ip("127.0.0.1", "garbage", PROXY) == "127.0.0.1"
+    assert origins.client_ip("127.0.0.1", "198.51.100.1, garbage", PROXY) == "127.0.0.1"
 
 
 def test_ipv4_mapped_ipv6_addresses_are_normalised():
-    assert auth.client_ip("::ffff:127.0.0.1", "198.51.100.1", PROXY) == "198.51.100.1"
+    assert origins.client_ip("::ffff:127.0.0.1", "198.51.100.1", PROXY) == "198.51.100.1"
 
 
 def test_bad_trusted_proxy_values_are_a_config_error():
@@ -250,7 +253,7 @@ def test_a_run_of_drops_is_reported_once_and_a_flood_is_cut_off_once():
     budget = limiter.open("ip")
     outcomes = [limiter.drop(budget) for _ in range(200)]
     assert outcomes[0] == "first"
-    assert outcomes.count("flood") == 1 and outcomes.index("flood") == auth.FLOOD_MIN_DROPS
+    assert outcomes.count("flood") == 1 and outcomes.index("flood") == limits.FLOOD_MIN_DROPS
     limiter.message(budget, None)  # an accepted message ends the run
     assert limiter.drop(budget) == "first"
 
@@ -259,7 +262,7 @@ def test_overshooting_now_and_then_is_throttled_but_a_steady_3x_rate_is_cut_off(
     clock = Clock()
     limiter = Limiter(Limits(updates_per_s=10), clock)
 
-    def send(per_s: float, seconds: float, budget: auth.Budget) -> list[str]:
+    def send(per_s: float, seconds: float, budget: limits.Budget) -> list[str]:
         outcomes = []
         for _ in range(int(per_s * seconds)):
             clock.now += 1 / per_s
@@ -272,13 +275,13 @@ def test_overshooting_now_and_then_is_throttled_but_a_steady_3x_rate_is_cut_off(
     fast = Limiter(Limits(updates_per_s=100), clock)
     budget = fast.open("c")
     outcomes = send(10_000, 0.1, budget)  # a blind flood: its burst, then one second's worth of drops
-    assert 100 * auth.FLOOD_DROPS_S <= outcomes.index("flood") <= 100 * auth.FLOOD_DROPS_S + 2  # (+ refill)
+    assert 100 * limits.FLOOD_DROPS_S <= outcomes.index("flood") <= 100 * limits.FLOOD_DROPS_S + 2  # (+ refill)
 
 
 def test_the_transport_limit_is_above_the_message_limit():
-    limits = Limits(max_message_bytes=16 * auth.MIB)
-    assert limits.transport_bytes > limits.max_message_bytes
-    assert limits.document_limit(2_097_152) == 2_097_152
+    sixteen = Limits(max_message_bytes=16 * limits.MIB)
+    assert sixteen.transport_bytes > sixteen.max_message_bytes
+    assert sixteen.document_limit(2_097_152) == 2_097_152
     assert Limits(max_document_bytes=10).document_limit(2_097_152) == 10
 
 
@@ -290,7 +293,7 @@ def test_the_document_size_is_measured_after_an_update_without_changing_the_room
     sv = doc.get_state()
     text.insert(5, " wörld")
     update = doc.get_update(sv)
-    assert auth.text_bytes_after(base, update) == len("hello wörld".encode())
+    assert room.text_bytes_after(base, update) == len("hello wörld".encode())
 
 
 # ---- secrets -----------------------------------------------------------------------------------------
@@ -453,16 +456,16 @@ def test_an_unknown_user_may_do_nothing():
 def test_after_a_flood_new_connections_of_that_key_start_without_a_burst_and_are_held():
     clock = Clock()
     limiter = Limiter(Limits(updates_per_s=100), clock)
-    assert limiter.penalise("ip:1.2.3.4") == auth.FLOOD_PENALTY_S
+    assert limiter.penalise("ip:1.2.3.4") == limits.FLOOD_PENALTY_S
     held = limiter.open("1.2.3.4")
-    assert held.hold_s == auth.RESTRAINED_CONNECT_DELAY_S
+    assert held.hold_s == limits.RESTRAINED_CONNECT_DELAY_S
     assert limiter.message(held, None) == "rate_connection"  # no burst
     assert [limiter.drop(held) for _ in range(21)].count("flood") == 1  # cut off after 0.2 s worth of drops
     other = limiter.open("5.6.7.8")
     assert other.hold_s == 0 and limiter.message(other, None) is None  # other addresses are untouched
-    assert limiter.penalise("ip:1.2.3.4") == 2 * auth.FLOOD_PENALTY_S  # again soon: twice as long
-    assert limiter.open("1.2.3.4").hold_s == 2 * auth.RESTRAINED_CONNECT_DELAY_S
-    clock.now += 2 * auth.FLOOD_PENALTY_S + 1
+    assert limiter.penalise("ip:1.2.3.4") == 2 * limits.FLOOD_PENALTY_S  # again soon: twice as long
+    assert limiter.open("1.2.3.4").hold_s == 2 * limits.RESTRAINED_CONNECT_DELAY_S
+    clock.now += 2 * limits.FLOOD_PENALTY_S + 1
     assert limiter.open("1.2.3.4").hold_s == 0  # over
 
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pycrdt import Doc, Text
 
-from collab import merge, textdiff, wikitext
+from collab import merge, signatures, textdiff, wikitext
 from collab import protocol as p
 from collab.room import Base, ClientOrigin, PageRoom, WikiOrigin, seed_update
 
@@ -93,7 +93,7 @@ def test_each_tilde_run_belongs_to_whoever_typed_it_read_from_the_crdt():
     _edit(room, bob, lambda t: t.insert(len(str(t).encode()), "Agreed. ~~~\n"), "Bob")
     text = room.current_text()
     runs = wikitext.signature_runs(text)
-    owners = {text[a:b] + "@" + str(a): user for (a, b), user in merge.signature_owners(room, text, runs).items()}
+    owners = {text[a:b] + "@" + str(a): user for (a, b), user in signatures.signature_owners(room, text, runs).items()}
     alice_at, bob_at = text.index("~~~~\nAgreed"), text.index("~~~\n", text.index("Agreed"))
     assert owners == {f"~~~~@{alice_at}": "Alice", f"~~~@{bob_at}": "Bob"}  # the wiki's own run has no owner
     assert list(room.contributions.authors) == ["Alice", "Bob"]

@@ -455,3 +455,26 @@ def _y_header(title: str) -> tuple[eio_packet.Packet, bytes]:
     """The header packet of a page's ``y`` events, and its WebSocket frame."""
     header = eio_packet.Packet(eio_packet.MESSAGE, _Y_HEADER[1:] + json.dumps(title) + _Y_PLACEHOLDER)
     return header, _ws_frame(header.encode())  # (the packet caches its encoding too)
+
+
+def check_internals() -> list[str]:
+    """What the lean transport needs from python-engineio/python-socketio's internals and does not find.
+
+    The lean loop subclasses private parts of those libraries (``pyproject.toml`` pins the versions it is
+    tested with); ``collab serve --transport lean`` checks them at start-up and exits 2 with this list
+    rather than failing on the first message. ``--transport stock`` needs none of them.
+    """
+    needs = [
+        (AsyncSocket, "_websocket_handler"),
+        (AsyncSocket, "receive"),
+        (AsyncSocket, "close"),
+        (engineio.AsyncServer, "_trigger_event"),
+        (socketio.AsyncServer, "_engineio_server_class"),
+        (socketio.AsyncManager, "sid_from_eio_sid"),
+        (socketio.AsyncManager, "eio_sid_from_sid"),
+        (aiohttp_driver.WebSocket, "__call__"),
+    ]
+    missing = [f"{cls.__module__}.{cls.__qualname__}.{name}" for cls, name in needs if not hasattr(cls, name)]
+    if "websocket" not in getattr(aiohttp_driver, "_async", {}):
+        missing.append("engineio.async_drivers.aiohttp._async['websocket']")
+    return missing

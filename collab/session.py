@@ -1,0 +1,428 @@
+"""Connections and their pages: who is connected, what each may do, and the y-protocol policy per message.
+
+Per connection: the cookie it arrived with (forwarded to the wiki to learn who it is), the pages it joined
+and whether each is read-only, its message budget and a strike count for bad input. The Socket.IO adapter
+(``collab.sio.server``) only maps events to the methods here; the connections are reached back through
+the :class:`collab.relay.Wire` port. Rights re-checks live in ``recheck.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from . import protocol as p
+from .auth import Authorizer, Identity
+from .errors import CollabError, InvalidTitle, ProtocolError, Refused, WikiError, WikiUnavailable
+from .events import Observer
+from .limits import SAVE_COST, Budget, Limiter, Limits
+from .origins import Network, client_ip
+from .recheck import recheck
+from .registry import Registry
+from .relay import Relay, Wire
+from .room import ClientOrigin, Origin, PageRoom, text_bytes_after
+from .tasks import TaskSet
+from .wiki import Wiki
+
+log = logging.getLogger(__name__)
+
+MAX_TITLE_CHARS = 512
+# Characters MediaWiki never allows in a title; "|" would also split an API titles= list in two.
+ILLEGAL_TITLE_CHARS = frozenset("#<>[]|{}") | frozenset(chr(c) for c in range(32)) | {"\x7f"}
+MAX_STRIKES = 25
+
+
+class Committer(Protocol):
+    """What the sessions need from the commit policy (``commit.CommitManager``)."""
+
+    def last_left(self, room: PageRoom) -> None: ...
+    async def save_now(self, room: PageRoom) -> int | None: ...
+
+
+@dataclass
+class Joined:
+    readonly: bool
+    reason: str | None
+    joined_at: float = field(default_factory=time.time)
+    last_active: float = field(default_factory=time.time)
+    resync: bool = False  # messages were dropped by the rate limit: ask the client for them again
+    resend_state: bool = False  # ... and one was its sync step 1: send it our state too
+
+
+@dataclass
+class Connection:
+    sid: str
+    cookie: str | None = field(repr=False)  # a secret: forwarded to the wiki only, never logged or shown
+    ip: str
+    user: str = ""
+    anonymous: bool = True
+    pages: dict[str, Joined] = field(default_factory=dict)
+    strikes: int = 0
+    connected_at: float = field(default_factory=time.time)
+    identity: Identity | None = None
+    budget: Budget | None = None
+    origin: ClientOrigin | None = None  # the origin of this connection's changes (built once per user)
+
+
+class Sessions:
+    """Every connection of this node, and what each message of theirs does."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        wiki: Wiki,
+        relay: Relay,
+        wire: Wire,
+        tasks: TaskSet,
+        *,
+        authorizer: Authorizer,
+        limits: Limits,
+        observer: Observer | None = None,
+        trusted_proxies: Sequence[Network] = (),
+    ) -> None:
+        self.registry = registry
+        self.wiki = wiki
+        self.relay = relay
+        self.wire = wire
+        self.tasks = tasks
+        self.authorizer = authorizer
+        self.limits = limits
+        self.limiter = Limiter(limits)
+        self.observer = observer or Observer()
+        self.trusted_proxies = tuple(trusted_proxies)
+        # Set once by the composition root (the commit policy is built with these sessions as its editors).
+        self.committer: Committer | None = None
+        self.connections: dict[str, Connection] = {}
+        self.rejections: Counter[str] = Counter()  # by errors.REJECTIONS reason; also sent to the observer
+        self._warned_xff = False
+        registry.on_change.append(self._changed)
+
+    # ---- connection lifecycle --------------------------------------------------------------------
+    async def connect(
+        self, sid: str, *, remote: str, forwarded_for: str | None, cookie: str | None, auth: object
+    ) -> bool:
+        """Who is this (token, wiki session, or address), and may they connect at all (limits, --no-anonymous)?
+
+        Returns False when the connection went away meanwhile.
+
+        Raises:
+            CollabError: refused; ``code`` (one of ``protocol.ERROR_CODES``) and ``message`` are the client's.
+        """
+        ip = self.client_ip(remote, forwarded_for)
+        counted_user: str | None = None
+        try:
+            budget = self.limiter.open(ip)
+        except Refused as exc:
+            self.rejected(exc.reason)
+            raise
+        conn = self.connections[sid] = Connection(sid=sid, cookie=None, ip=ip, budget=budget)
+        try:
+            identity = await self.authorizer.identify(cookie, auth, ip)
+            self.limiter.identified(identity.user_key, budget)
+            counted_user = identity.user_key
+        except (Refused, WikiError) as exc:
+            self.connections.pop(sid, None)
+            self.limiter.close(ip, None)
+            if isinstance(exc, Refused):
+                self.rejected(exc.reason)
+            log.info("connect refused sid=%s ip=%s: %s", sid, ip, exc.message)
+            code = exc.code if exc.code in p.ERROR_CODES else "wikiunavailable"
+            raise CollabError(exc.message, code=code) from None
+        if sid not in self.connections:  # disconnected while the wiki was asked: the IP is released already
+            self.limiter.close(None, counted_user)
+            return False
+        conn.identity = identity  # from here on, disconnect() releases both counts
+        conn.user, conn.anonymous = identity.user, identity.anonymous
+        conn.cookie = cookie if identity.source == "session" else None  # keep a secret only when it is used
+        if budget.hold_s:
+            # Its user or address was cut off for flooding a moment ago: a flooder reconnecting in a loop
+            # gets one try every few seconds; a classmate behind the same NAT merely waits a little.
+            await asyncio.sleep(budget.hold_s)
+            if sid not in self.connections:
+                return False
+        log.debug("connect sid=%s ip=%s user=%s via=%s", sid, ip, identity.user, identity.source)
+        return True
+
+    def client_ip(self, remote: str, forwarded_for: str | None) -> str:
+        if forwarded_for and not self.trusted_proxies and not self._warned_xff:
+            self._warned_xff = True
+            log.warning(
+                "ignoring X-Forwarded-For from %s: if it is your reverse proxy, pass --trusted-proxy %s",
+                remote,
+                remote,
+            )
+        return client_ip(remote, forwarded_for, self.trusted_proxies)
+
+    def rejected(self, reason: str, title: str = "", user: str = "") -> None:
+        """Count one refusal (``reason``: one of ``errors.REJECTIONS``) for tests, metrics and the admin view."""
+        self.rejections[reason] += 1
+        self.observer.rejected(title, user, reason)
+
+    async def disconnect(self, sid: str, reason: Any = None) -> None:
+        """The connection is gone (either side ended it)."""
+        conn = self.connections.pop(sid, None)
+        if conn is None:
+            return
+        self.limiter.close(conn.ip, conn.identity.user_key if conn.identity else None)
+        for title in list(conn.pages):
+            await self._leave(conn, title)
+        log.debug("disconnect sid=%s user=%s (%s)", sid, conn.user, reason)
+
+    # ---- join / leave / save ---------------------------------------------------------------------
+    async def join(self, sid: str, title: Any) -> dict[str, Any]:
+        """Join a page: the ack is ``{ok, title, revid, readonly}`` or an error; the sync follows it."""
+        conn = self.connections.get(sid)
+        if conn is None:
+            return p.error("internal", "unknown connection")
+        if not isinstance(title, str) or not title.strip() or len(title) > MAX_TITLE_CHARS:
+            return p.error("invalidtitle", "join takes a page title (a non-empty string)")
+        if bad := sorted(ILLEGAL_TITLE_CHARS.intersection(title)):
+            return p.error("invalidtitle", f"a page title cannot contain {' '.join(map(repr, bad))}")
+        identity = conn.identity
+        if identity is None:
+            return p.error("internal", "the connection is not set up yet")
+        try:
+            self.limiter.join(identity.join_key, len(conn.pages))
+            grant = await self.authorizer.authorize(identity, conn.cookie, title)
+            room = await self.registry.open(grant.title)
+        except Refused as exc:
+            self.rejected(exc.reason, title, conn.user)
+            log.info("join refused page=%r user=%s sid=%s: %s", title, conn.user, sid, exc.message)
+            return p.error(exc.code, exc.message)
+        except InvalidTitle as exc:
+            return p.error("invalidtitle", exc.message)
+        except WikiUnavailable as exc:
+            return p.error("wikiunavailable", f"the wiki cannot be reached: {exc.message}")
+        except CollabError as exc:
+            return p.error(exc.code if exc.code in p.ERROR_CODES else "internal", exc.message)
+        if sid not in self.connections:
+            return p.error("internal", "disconnected")
+        conn.user, conn.anonymous = grant.user, grant.anonymous
+        conn.pages[room.title] = Joined(grant.readonly, grant.reason)
+        self.relay.add(room.title, sid)
+        log.info("join page=%r user=%s sid=%s readonly=%s", room.title, conn.user, sid, grant.readonly)
+        self.observer.joined(room.title, conn.user, sid, grant.readonly)
+        # The step 1 and awareness go out after the ack (the client routes them by the ack's title).
+        self.tasks.spawn(self._greet(sid, room, grant.readonly, grant.reason), name=f"greet {sid}")
+        return {"ok": True, "title": room.title, "revid": room.base.revid, "readonly": grant.readonly}
+
+    async def _greet(self, sid: str, room: PageRoom, readonly: bool, reason: str | None) -> None:
+        await self.send_y(sid, room.title, p.sync_step1(room.state_vector()))
+        snapshot = room.awareness_snapshot()
+        if snapshot is not None:
+            await self.send_y(sid, room.title, p.awareness_message(snapshot))
+        if readonly:
+            await self.status(sid, room.title, "readonly", f"read-only: {reason or 'you may not edit this page'}")
+
+    async def leave(self, sid: str, title: Any) -> dict[str, Any]:
+        conn = self.connections.get(sid)
+        if conn is None or not isinstance(title, str) or title not in conn.pages:
+            return p.error("notjoined", f"not joined to {title!r}")
+        await self._leave(conn, title)
+        return {"ok": True}
+
+    async def _leave(self, conn: Connection, title: str) -> None:
+        conn.pages.pop(title, None)
+        log.info("leave page=%r user=%s sid=%s", title, conn.user, conn.sid)
+        self.observer.left(title, conn.user, conn.sid)
+        self.relay.remove(title, conn.sid)
+        room = self.registry.rooms.get(title)
+        if room is None:
+            return
+        removal = room.forget_connection(conn.sid)
+        if removal is not None:
+            self.relay.broadcast(room.title, p.awareness_message(removal), skip_sid=conn.sid)
+        if not self.has_editors(title) and self.committer is not None:
+            self.committer.last_left(room)
+
+    async def save(self, sid: str, title: Any) -> dict[str, Any]:
+        """Save the page now: the ack is ``{ok, revid}`` or an error."""
+        conn = self.connections.get(sid)
+        if conn is None or not isinstance(title, str) or title not in conn.pages:
+            return p.error("notjoined", f"not joined to {title!r}")
+        if conn.pages[title].readonly:
+            return p.error("readonly", "read-only editors cannot save")
+        user_key = conn.identity.user_key if conn.identity is not None else None
+        if conn.budget is not None and (verdict := self.limiter.message(conn.budget, user_key, SAVE_COST)):
+            self.rejected(verdict, title, conn.user)
+            return p.error("ratelimited", "too many requests: wait a few seconds before saving again")
+        room = self.registry.rooms.get(title)
+        if room is None or self.committer is None:
+            return p.error("notjoined", "the page is not open")
+        try:
+            revid = await self.committer.save_now(room)
+        except CollabError as exc:
+            return p.error(exc.code if exc.code in p.ERROR_CODES else "saveerror", exc.message)
+        return {"ok": True, "revid": revid}
+
+    # ---- who edits what (the commit policy's view: commit.Editors) --------------------------------
+    def editors(self, title: str) -> list[Connection]:
+        return [c for c in self.connections.values() if title in c.pages]
+
+    def has_editors(self, title: str) -> bool:
+        return bool(self.relay.audience.get(title))
+
+    def cookie_for(self, user: str) -> str | None:
+        """The wiki session of one of ``user``'s connections (to expand their signature as them)."""
+        for conn in self.connections.values():
+            if conn.user == user and conn.cookie:
+                return conn.cookie
+        return None
+
+    async def recheck(self, title: str | None = None, *, writers_only: bool = False) -> None:
+        """Ask the wiki again whether each connection may still use its pages (see ``recheck.py``)."""
+        await recheck(self, title, writers_only=writers_only)
+
+    # ---- messages --------------------------------------------------------------------------------
+    async def y(self, sid: str, title: Any, msg: Any) -> None:
+        """One y-protocol message (sync step 1/2, update, awareness, query) from a connection."""
+        conn = self.connections.get(sid)
+        if conn is None:
+            return
+        if isinstance(msg, bytes | bytearray) and len(msg) > self.limits.max_message_bytes:
+            await self._too_large(conn, title if isinstance(title, str) else "", len(msg))
+            return
+        user_key = conn.identity.user_key if conn.identity is not None else None
+        if conn.budget is not None and (verdict := self.limiter.message(conn.budget, user_key)):
+            await self._throttled(conn, title if isinstance(title, str) else "", verdict, msg)
+            return
+        if not isinstance(title, str) or title not in conn.pages:
+            await self._strike(conn, title if isinstance(title, str) else "", "notjoined", "join the page first")
+            return
+        room = self.registry.rooms.get(title)
+        if room is None:
+            await self._strike(conn, title, "notjoined", "the page is not open; join again")
+            return
+        joined = conn.pages[title]
+        joined.last_active = time.time()
+        try:
+            message = p.parse_message(msg)
+            if joined.resync:
+                # The first message after a throttled run: ask the client for everything we lack. Its
+                # step-2 answer carries this change too, and whatever the rate limit dropped before it.
+                joined.resync = False
+                await self.send_y(sid, title, p.sync_step1(room.state_vector()))
+                if joined.resend_state and message.kind != "step1":
+                    await self.send_y(sid, title, p.sync_step2(room.full_state()))
+                joined.resend_state = False
+                if message.kind in ("step2", "update"):
+                    return
+            await self._handle(conn, joined, room, message)
+        except ProtocolError as exc:
+            await self._strike(conn, title, exc.code, exc.message)
+        except Exception as exc:  # Yrs raises plain exceptions for bytes it cannot decode
+            log.info("dropped a message from sid=%s on %r: %s: %s", sid, title, type(exc).__name__, exc)
+            await self._strike(conn, title, "badmessage", f"the message could not be applied: {type(exc).__name__}")
+
+    async def _handle(self, conn: Connection, joined: Joined, room: PageRoom, message: p.Message) -> None:
+        kind = message.kind
+        if kind == "step1":
+            p.check_state_vector(message.payload)
+            await self.registry.store.durable()  # the answer may hold updates still being logged (cluster)
+            await self.send_y(conn.sid, room.title, p.sync_step2(room.update_since(message.payload)))
+        elif kind in ("step2", "update"):
+            info = p.check_update(message.payload)
+            if joined.readonly:
+                if info.has_structs or info.has_deletes:  # (an empty step 2 answers our step 1 on every join)
+                    self.rejected("readonly_update", room.title, conn.user)
+                    await self.status(conn.sid, room.title, "readonly", f"your change was not applied: {joined.reason}")
+                return
+            if room.lacks(info):
+                await self.send_y(conn.sid, room.title, p.sync_step1(room.state_vector()))  # ask for the history
+                raise ProtocolError("update depends on changes the server has not seen; resyncing")
+            if not await self._fits(conn, room, message.payload):
+                return
+            origin = conn.origin
+            if origin is None or origin.user != conn.user:
+                origin = conn.origin = ClientOrigin(conn.sid, conn.user)
+            room.apply_client_update(message.payload, info, origin)
+        elif kind == "awareness":
+            entries = p.check_awareness(message.payload)
+            room.awareness_ids.setdefault(conn.sid, set()).update(e.client_id for e in entries)
+            room.awareness.apply_awareness_update(message.payload, conn.sid)
+            self.relay.broadcast(room.title, p.awareness_message(message.payload), skip_sid=conn.sid)
+        elif kind == "query":
+            snapshot = room.awareness_snapshot()
+            if snapshot is not None:
+                await self.send_y(conn.sid, room.title, p.awareness_message(snapshot))
+
+    async def _fits(self, conn: Connection, room: PageRoom, update: bytes) -> bool:
+        """Whether the page stays within its size limit with ``update`` (else the editor is told)."""
+        limit = self.limits.document_limit(self.wiki.site_info.max_article_bytes)
+        # Cheap bound first (the text cannot grow by more than the update's size), exact check near it.
+        if room.size_bound() + len(update) <= limit or room.text_bytes() + len(update) <= limit:
+            return True
+        size = text_bytes_after(room.full_state(), update)
+        if size <= limit:
+            return True
+        self.rejected("document_too_large", room.title, conn.user)
+        message = f"the page would be {size} bytes, more than the limit of {limit}: not applied"
+        await self.status(conn.sid, room.title, "error", message, code="toolarge")
+        return False
+
+    def _changed(self, room: PageRoom, update: bytes, origin: Origin) -> None:
+        if isinstance(origin, ClientOrigin):
+            self.observer.update_in(room.title, origin.user)
+
+    # ---- answers to one connection -----------------------------------------------------------------
+    async def send_y(self, sid: str, title: str, msg: bytes) -> None:
+        await self.wire.send(sid, p.EVENT_Y, title, msg)
+
+    async def status(self, sid: str, title: str, state: str, message: str, **extra: Any) -> None:
+        await self.wire.send(sid, p.EVENT_STATUS, title, {"state": state, "message": message, **extra})
+
+    async def remove(self, sid: str, title: str, reason: str) -> None:
+        """End ``title`` for one connection (e.g. the user was blocked)."""
+        conn = self.connections.get(sid)
+        if conn is None or title not in conn.pages:
+            return
+        await self.status(sid, title, "removed", reason)
+        await self._leave(conn, title)
+
+    # ---- bad input and limits (limits.py decides; this applies) ------------------------------------
+    async def _strike(self, conn: Connection, title: str, code: str, message: str) -> None:
+        conn.strikes += 1
+        self.observer.rejected(title, conn.user, code)
+        await self.status(conn.sid, title, "error", message, code=code)
+        if conn.strikes >= MAX_STRIKES:
+            log.warning("disconnecting sid=%s user=%s after %d bad messages", conn.sid, conn.user, conn.strikes)
+            await self.wire.disconnect(conn.sid)
+
+    async def _too_large(self, conn: Connection, title: str, size: int) -> None:
+        """Say why, then disconnect: a server-side disconnect is one Socket.IO clients do not retry, so
+        the client does not reconnect and resend the same message forever."""
+        limit = self.limits.max_message_bytes
+        self.rejected("message_too_large", title, conn.user)
+        log.warning("disconnecting sid=%s user=%s: a message of %d bytes (limit %d)", conn.sid, conn.user, size, limit)
+        message = (
+            f"a message of {size} bytes is larger than this server accepts ({limit} bytes): "
+            "disconnected; reload the page to continue"
+        )
+        await self.status(conn.sid, title, "error", message, code="toolarge")
+        await self.wire.disconnect(conn.sid, close_tcp=True)
+
+    async def _throttled(self, conn: Connection, title: str, reason: str, msg: object) -> None:
+        self.rejected(reason, title, conn.user)
+        joined = conn.pages.get(title)
+        if joined is not None:
+            joined.resync = True
+            if isinstance(msg, bytes | bytearray) and msg[:2] == b"\x00\x00":
+                joined.resend_state = True  # its sync step 1 was dropped: it still lacks our state
+        assert conn.budget is not None
+        drop = self.limiter.drop(conn.budget)
+        if drop == "first":
+            who = "this connection sends" if reason == "rate_connection" else "your connections send"
+            message = f"{who} too many messages: slow down (dropped changes are asked for again)"
+            await self.status(conn.sid, title, "error", message, code="ratelimited")
+        elif drop == "flood":
+            self.rejected("flood", title, conn.user)
+            penalty = self.limiter.penalise(conn.identity.join_key) if conn.identity is not None else 0.0
+            log.warning("disconnecting sid=%s user=%s ip=%s: flooding (%d messages dropped); no bursts for %.0f s",
+                        conn.sid, conn.user, conn.ip, conn.budget.dropped_total, penalty)  # fmt: skip
+            await self.status(conn.sid, title, "error", "disconnected: far too many messages", code="ratelimited")
+            await self.wire.disconnect(conn.sid, close_tcp=True)
