@@ -1,0 +1,1 @@
+"""Test support: fakes and helpers shared by test modules (test modules never import each other)."""

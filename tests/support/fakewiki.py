@@ -1,0 +1,142 @@
+"""An in-process wiki implementing the core's port (:class:`collab.wiki.Wiki`), and a fake clock.
+
+For fast unit tests of pure policy (the commit policy, merges, failure paths). Everything that touches a
+real wiki is also tested against the dev wiki (tests/test_commit.py and the end-to-end suites).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from collab.errors import EditConflict, WikiError
+from collab.wiki import Access, Revision, SiteInfo, User
+
+
+@dataclass
+class SaveCall:
+    title: str
+    text: str
+    baserevid: int | None
+    summary: str
+    tag: str | None
+
+
+@dataclass
+class FakeWiki:
+    """Pages as lists of revisions. ``fail_saves``/``fail_reads``: errors raised by the next calls, in order.
+    ``normalise``: what the wiki does to a saved text (MediaWiki strips trailing whitespace, for example)."""
+
+    bot: str = "CollabBot"
+    site_info: SiteInfo = field(default_factory=lambda: SiteInfo("http://wiki.test", 2 * 1024 * 1024, 500, frozenset()))
+    api_url: str = "http://wiki.test/w/api.php"
+    pages: dict[str, list[Revision]] = field(default_factory=dict)
+    saves: list[SaveCall] = field(default_factory=list)
+    fail_saves: list[WikiError] = field(default_factory=list)
+    fail_reads: list[WikiError] = field(default_factory=list)
+    normalise: Callable[[str], str] = lambda text: text
+    _revids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    # ---- test controls ---------------------------------------------------------------------------
+    def edit(self, title: str, text: str, user: str = "Outsider", comment: str = "") -> Revision:
+        """A revision saved outside the session (a classic edit)."""
+        revision = Revision(next(self._revids), text, f"2026-12-02T10:00:{len(self.saves):02d}Z", user, comment)
+        self.pages.setdefault(title, []).append(revision)
+        return revision
+
+    def text(self, title: str) -> str | None:
+        history = self.pages.get(title)
+        return history[-1].text if history else None
+
+    # ---- the port --------------------------------------------------------------------------------
+    async def read(self, title: str) -> Revision | None:
+        if self.fail_reads:
+            raise self.fail_reads.pop(0)
+        history = self.pages.get(title)
+        return history[-1] if history else None
+
+    async def read_revision(self, title: str, revid: int) -> Revision | None:
+        if self.fail_reads:
+            raise self.fail_reads.pop(0)
+        return next((r for r in self.pages.get(title, []) if r.revid == revid), None)
+
+    async def last_revids(self, titles: list[str]) -> dict[str, int | None]:
+        return {t: (self.pages[t][-1].revid if self.pages.get(t) else None) for t in titles}
+
+    async def save(self, title: str, text: str, *, baserevid: int | None, summary: str, tag: str | None) -> int | None:
+        self.saves.append(SaveCall(title, text, baserevid, summary, tag))
+        if self.fail_saves:
+            raise self.fail_saves.pop(0)
+        history = self.pages.get(title, [])
+        latest = history[-1] if history else None
+        if latest is not None and baserevid != latest.revid:
+            raise EditConflict("edit conflict")
+        stored = self.normalise(text)
+        if latest is not None and latest.text == stored:
+            return None  # MediaWiki's "nochange"
+        return self.edit(title, stored, self.bot, summary).revid
+
+    async def access(self, title: str, cookie: str | None, *, forwarded_for: str | None = None) -> Access:
+        return await self.access_of(title, "Anonymous")
+
+    async def access_of(self, title: str, user: str) -> Access:
+        history = self.pages.get(title)
+        lastrevid = history[-1].revid if history else None
+        return Access(title, bool(history), lastrevid, user, False, ("user",), True, None)
+
+    async def signatures(self, title: str, cookie: str | None) -> dict[str, str] | None:
+        return None
+
+    async def whoami(self, cookie: str | None) -> User:
+        return User("Anonymous", True, ())
+
+
+class FakeTimer:
+    def __init__(self, clock: FakeClock, at: float, callback: Callable[..., object], args: tuple[Any, ...]) -> None:
+        self.at, self.callback, self.args = at, callback, args
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def __lt__(self, other: FakeTimer) -> bool:
+        return self.at < other.at
+
+
+class FakeClock:
+    """A clock whose time moves only when a test says so (:meth:`advance`), firing timers in order."""
+
+    def __init__(self) -> None:
+        self.time = 1000.0
+        self._timers: list[tuple[float, int, FakeTimer]] = []
+        self._seq = itertools.count()
+
+    def now(self) -> float:
+        return self.time
+
+    def call_later(self, delay_s: float, callback: Callable[..., object], *args: Any) -> FakeTimer:
+        timer = FakeTimer(self, self.time + delay_s, callback, args)
+        heapq.heappush(self._timers, (timer.at, next(self._seq), timer))
+        return timer
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward, running every timer that falls due, each at its own time."""
+        end = self.time + seconds
+        while self._timers and self._timers[0][0] <= end:
+            at, _, timer = heapq.heappop(self._timers)
+            self.time = max(self.time, at)
+            if not timer.cancelled:
+                timer.callback(*timer.args)
+        self.time = end
+
+    def next_due(self) -> float | None:
+        """When the next timer that is still armed falls due."""
+        while self._timers and self._timers[0][2].cancelled:
+            heapq.heappop(self._timers)
+        return self._timers[0][0] if self._timers else None
+
+    def pending(self) -> int:
+        return sum(1 for _, _, t in self._timers if not t.cancelled)

@@ -1,0 +1,287 @@
+"""The commit policy (collab/commit.py) in-process: the fake wiki and a fake clock, no real timers.
+
+When a page is saved (idle, deadline, last leave, explicit, shutdown), what happens when the wiki fails or
+refuses, and what the save cycle does with conflicts, read-backs, credits and outside edits. The same
+behaviours against the real dev wiki: tests/test_commit.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pycrdt import Doc, Text
+
+from collab import protocol as p
+from collab.commit import REFUSED_PAUSE_S, RETRY_MAX_S, CommitManager
+from collab.errors import SaveRefused, WikiError, WikiUnavailable
+from collab.events import Observer
+from collab.registry import Registry
+from collab.room import ClientOrigin, PageRoom
+from collab.store import SQLiteStore
+from collab.tasks import TaskSet
+from tests.support.fakewiki import FakeClock, FakeWiki
+
+IDLE, MAX, UNLOAD = 5.0, 30.0, 60.0
+
+
+class Editors:
+    """The sessions as the commit policy sees them."""
+
+    def __init__(self) -> None:
+        self.present: set[str] = set()
+        self.rechecks = 0
+
+    def has_editors(self, title: str) -> bool:
+        return title in self.present
+
+    def cookie_for(self, user: str) -> str | None:
+        return None
+
+    async def recheck(self, title: str | None = None, *, writers_only: bool = False) -> None:
+        self.rechecks += 1
+
+
+class Statuses(Observer):
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, dict[str, Any]]] = []
+
+    def status(self, title: str, state: str, message: str, extra: dict[str, Any]) -> None:
+        self.seen.append((title, state, extra))
+
+    def states(self) -> list[str]:
+        return [state for _, state, _ in self.seen]
+
+
+class Page:
+    """A page open in a session: the room, plus typing into it as a named editor would."""
+
+    def __init__(self, world: World, room: PageRoom) -> None:
+        self.world, self.room = world, room
+
+    def type(self, user: str, text: str, at: int | None = None) -> None:
+        doc: Doc[Any] = Doc()
+        ytext = doc.get("wikitext", type=Text)
+        doc.apply_update(self.room.full_state())
+        sv = doc.get_state()
+        ytext.insert(len(str(ytext)) if at is None else at, text)
+        update = doc.get_update(sv)
+        self.room.apply_client_update(update, p.check_update(update), ClientOrigin(f"sid-{user}", user))
+
+    @property
+    def text(self) -> str:
+        return self.room.current_text()
+
+
+class World:
+    def __init__(self, tmp: Path) -> None:
+        self.wiki = FakeWiki()
+        self.clock = FakeClock()
+        self.tasks = TaskSet()
+        self.store = SQLiteStore(tmp)
+        self.registry = Registry(self.store, self.wiki)
+        self.editors = Editors()
+        self.statuses = Statuses()
+        self.commits = CommitManager(
+            self.registry,
+            self.wiki,
+            self.tasks,
+            self.editors,
+            commit_idle_s=IDLE,
+            commit_max_s=MAX,
+            unload_idle_s=UNLOAD,
+            observer=self.statuses,
+            clock=self.clock,
+        )
+
+    async def open(self, title: str, text: str | None = "Intro.\n") -> Page:
+        if text is not None and title not in self.wiki.pages:
+            self.wiki.edit(title, text, "Creator")
+        self.editors.present.add(title)
+        return Page(self, await self.registry.open(title))
+
+    async def advance(self, seconds: float) -> None:
+        """Let ``seconds`` pass, timer by timer, each save that falls due running to its end before the next
+        timer (as it would in real time, where saves take milliseconds and timers seconds)."""
+        end = self.clock.now() + seconds
+        while (due := self.clock.next_due()) is not None and due <= end:
+            self.clock.advance(due - self.clock.now())
+            await self.settle()
+        self.clock.advance(end - self.clock.now())
+        await self.settle()
+
+    async def settle(self) -> None:
+        for _ in range(10_000):
+            if not len(self.tasks):
+                return
+            await asyncio.sleep(0)
+        raise AssertionError("background work did not finish")
+
+    def bot_saves(self, title: str) -> list[str]:
+        return [r.text for r in self.wiki.pages.get(title, []) if r.user == self.wiki.bot]
+
+
+@pytest.fixture
+async def world(tmp_path: Path):
+    w = World(tmp_path)
+    yield w
+    await w.tasks.cancel_all()
+    w.store.close()
+
+
+async def test_a_pause_shorter_than_the_idle_time_saves_nothing(world: World):
+    page = await world.open("Idle")
+    page.type("Alice", "One.")
+    await world.advance(IDLE - 1)
+    assert world.wiki.saves == []
+
+
+async def test_the_idle_time_after_the_last_keystroke_saves_once(world: World):
+    page = await world.open("Idle")
+    page.type("Alice", "One.")
+    await world.advance(3)
+    page.type("Alice", " Two.")  # the quiet period starts again
+    await world.advance(IDLE - 1)
+    assert world.wiki.saves == []
+    await world.advance(1)
+    assert world.bot_saves("Idle") == ["Intro.\nOne. Two."]
+    assert "Alice" in world.wiki.saves[0].summary
+
+
+async def test_typing_without_pause_is_saved_at_the_deadline(world: World):
+    page = await world.open("Busy")
+    for second in range(int(MAX) + 1):
+        page.type("Alice", f"{second} ")
+        await world.advance(1)
+    assert len(world.bot_saves("Busy")) == 1
+
+
+async def test_the_last_editor_leaving_saves_at_once_and_the_page_unloads_later(world: World):
+    page = await world.open("Leave")
+    page.type("Bob", "Bye.")
+    world.editors.present.discard("Leave")
+    world.commits.last_left(page.room)
+    await world.settle()
+    assert world.bot_saves("Leave") == ["Intro.\nBye."]
+    assert "Leave" in world.registry.rooms
+    await world.advance(UNLOAD)
+    assert "Leave" not in world.registry.rooms
+
+
+async def test_an_unreachable_wiki_is_retried_with_growing_delays_and_the_page_stays_loaded(world: World):
+    page = await world.open("Down")
+    page.type("Alice", "Kept.")
+    world.wiki.fail_saves = [WikiUnavailable("down")] * 1000
+    world.editors.present.discard("Down")
+    world.commits.last_left(page.room)
+    await world.settle()
+    assert len(world.wiki.saves) == 1 and world.statuses.states()[-1] == "error"
+    await world.advance(1)  # retry after 1 s
+    assert len(world.wiki.saves) == 2
+    await world.advance(1)  # the next one waits 2 s
+    assert len(world.wiki.saves) == 2
+    await world.advance(10 * UNLOAD)  # never unloaded while unsaved; delays capped at a minute
+    assert "Down" in world.registry.rooms
+    assert 10 <= len(world.wiki.saves) <= 20
+    world.wiki.fail_saves.clear()
+    await world.advance(RETRY_MAX_S)
+    assert world.bot_saves("Down") == ["Intro.\nKept."]
+    await world.advance(UNLOAD)
+    assert "Down" not in world.registry.rooms
+
+
+async def test_a_refusal_pauses_the_timers_but_an_explicit_save_goes_through(world: World):
+    page = await world.open("Protected")
+    page.type("Alice", "Text.")
+    world.wiki.fail_saves = [SaveRefused("protected", code="protectedpage")]
+    await world.advance(IDLE)
+    assert len(world.wiki.saves) == 1 and world.statuses.seen[-1][2]["code"] == "saveerror"
+    page.type("Alice", " More.")
+    await world.advance(IDLE)
+    assert len(world.wiki.saves) == 1  # no loop hammers the wiki
+    assert await world.commits.save_now(page.room) is not None
+    assert world.wiki.text("Protected") == "Intro.\nText. More."
+    page.type("Alice", " After.")
+    await world.advance(IDLE)  # the explicit save lifted the pause
+    assert world.wiki.text("Protected") == "Intro.\nText. More. After."
+    assert REFUSED_PAUSE_S > IDLE
+
+
+async def test_an_edit_conflict_merges_the_outside_revision_and_saves_both(world: World):
+    page = await world.open("Conflict", "First line.\n")
+    page.type("Alice", "Alice's line.\n")
+    world.wiki.edit("Conflict", "Outside line.\nFirst line.\n")
+    revid = await world.commits.save_now(page.room)
+    assert revid is not None
+    assert world.wiki.text("Conflict") == "Outside line.\nFirst line.\nAlice's line.\n"
+    assert page.text == world.wiki.text("Conflict")
+    assert "merged" in world.statuses.states() and world.statuses.states()[-1] == "saved"
+
+
+async def test_what_the_wiki_stored_differently_is_merged_back_into_the_live_text(world: World):
+    world.wiki.normalise = lambda text: text.rstrip() + "\n"
+    page = await world.open("Trim")
+    page.type("Alice", "Trailing spaces   ")
+    await world.commits.save_now(page.room)
+    assert page.text == "Intro.\nTrailing spaces\n" == world.wiki.text("Trim")
+
+
+async def test_text_typed_during_a_save_is_kept_and_credited_in_the_next_one(world: World):
+    page = await world.open("During")
+    page.type("Alice", "Before.")
+    gate = asyncio.Event()
+    original = world.wiki.save
+
+    async def slow_save(*args: Any, **kwargs: Any) -> int | None:
+        await gate.wait()
+        return await original(*args, **kwargs)
+
+    world.wiki.save = slow_save  # type: ignore[method-assign]
+    saving = asyncio.ensure_future(world.commits.save_now(page.room))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    page.type("Bob", " During.")
+    gate.set()
+    await saving
+    assert world.wiki.text("During") == "Intro.\nBefore."
+    assert page.text == "Intro.\nBefore. During."
+    assert list(page.room.contributions.authors) == ["Bob"]
+    world.wiki.save = original  # type: ignore[method-assign]
+    await world.advance(IDLE)
+    assert world.wiki.text("During") == "Intro.\nBefore. During."
+    assert "Bob" in world.wiki.saves[-1].summary and "Alice" not in world.wiki.saves[-1].summary
+
+
+async def test_an_outside_revision_is_merged_three_way_into_unsaved_typing(world: World):
+    page = await world.open("Outside", "alpha\nbeta\n")
+    page.type("Alice", "gamma\n")
+    revision = world.wiki.edit("Outside", "ALPHA\nbeta\n")
+    await world.commits.check_outside(page.room, revision.revid)
+    assert page.text == "ALPHA\nbeta\ngamma\n"
+    assert page.room.base.revid == revision.revid
+    assert world.statuses.seen[-1][1:] == ("merged", {"revid": revision.revid, "user": "Outsider"})
+
+
+async def test_a_save_with_nothing_changed_writes_no_revision(world: World):
+    page = await world.open("Same")
+    assert await world.commits.save_now(page.room) is None
+    assert world.wiki.saves == []
+
+
+async def test_shutdown_saves_every_page_with_unsaved_work(world: World):
+    a, b = await world.open("A"), await world.open("B")
+    a.type("Alice", "a")
+    b.type("Bob", "b")
+    await world.commits.flush_all()
+    assert world.bot_saves("A") == ["Intro.\na"] and world.bot_saves("B") == ["Intro.\nb"]
+
+
+async def test_a_read_back_that_fails_keeps_the_text_and_reports_it(world: World):
+    page = await world.open("Readback")
+    page.type("Alice", "Saved.")
+    world.wiki.fail_reads = [WikiUnavailable("gone during the read-back")]
+    with pytest.raises(WikiError):
+        await world.commits.save_now(page.room)
+    assert page.text == "Intro.\nSaved." and world.statuses.states()[-1] == "error"
