@@ -19,7 +19,7 @@ from .admin.metrics import Metrics, sqlite_bytes
 from .auth import Authorizer, Limits, OriginPolicy, StaleMessageFilter, parse_networks, tls_context
 from .cluster.node import Cluster
 from .commit import CommitManager
-from .config import Settings
+from .config import STATIC_DIR, Settings
 from .errors import CollabError, WikiError
 from .events import Fanout
 from .mediawiki import MediaWiki
@@ -31,8 +31,6 @@ from .tasks import TaskSet
 from .watch import OutsideEditWatcher
 
 log = logging.getLogger(__name__)
-
-STATIC_DIR = Path(__file__).parent / "static"
 
 
 class Service:
