@@ -23,12 +23,11 @@ from .registry import Registry
 from .room import Base, PageRoom, ServerOrigin
 from .store import RevisionRecord
 from .tasks import TaskSet
-from .wiki import Revision, Wiki
+from .wiki import CHANGE_TAG, Revision, Wiki
 
 log = logging.getLogger(__name__)
 
 Notify = Callable[..., Awaitable[None]]  # (title, state, message, **extra)
-CHANGE_TAG = "collab-sync"
 MAX_CONFLICT_RETRIES = 5
 RETRY_MAX_S = 60.0
 REFUSED_PAUSE_S = 60.0
