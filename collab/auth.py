@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 import jwt
 
+from .config import MIB
 from .errors import CollabError
 from .room import fork
 from .wiki import Access, User
@@ -414,9 +415,6 @@ class Authorizer:
 
 
 # ---- limits ------------------------------------------------------------------------------------------
-MIB: Final = 1024 * 1024
-
-
 @dataclass(frozen=True)
 class Limits:
     """Abuse limits (0 disables a limit). Rates are sustained; buckets hold ``BURST_S`` seconds of it."""

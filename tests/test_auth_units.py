@@ -11,7 +11,7 @@ from pycrdt import Doc, Text
 
 from collab import auth
 from collab.auth import Authorizer, Identity, Limiter, Limits, OriginPolicy, Refused, TokenBucket, TokenVerifier
-from collab.config import ConfigError, Settings
+from collab.config import MIB, ConfigError, Settings
 from collab.mediawiki import named_access
 from collab.room import seed_update
 from collab.sio.server import Connection
@@ -276,7 +276,7 @@ def test_overshooting_now_and_then_is_throttled_but_a_steady_3x_rate_is_cut_off(
 
 
 def test_the_transport_limit_is_above_the_message_limit():
-    limits = Limits(max_message_bytes=16 * auth.MIB)
+    limits = Limits(max_message_bytes=16 * MIB)
     assert limits.transport_bytes > limits.max_message_bytes
     assert limits.document_limit(2_097_152) == 2_097_152
     assert Limits(max_document_bytes=10).document_limit(2_097_152) == 10
