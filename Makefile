@@ -44,6 +44,7 @@ bundle: client-js/node_modules/.package-lock.json
 lint: $(STAMPS)/venv
 	$(VENV)/bin/ruff check collab tests bench examples
 	$(VENV)/bin/ruff format --check collab tests bench examples
+	$(VENV)/bin/lint-imports
 
 typecheck: $(STAMPS)/venv
 	$(VENV)/bin/mypy

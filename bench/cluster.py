@@ -28,6 +28,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from collab.cluster.store import Writer, key
+from collab.dev.procs import wait_http
 
 UPDATE = bytes(30)  # the size of a typical one-character Yjs update
 
@@ -49,20 +50,6 @@ def _start_redis(directory: Path, fsync: str) -> tuple[subprocess.Popen[bytes], 
     )  # fmt: skip
     time.sleep(0.5)  # a benchmark: good enough to let it bind
     return proc, port
-
-
-def _wait_http(url: str, timeout_s: float = 60) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)  # polling a starting process
 
 
 def _aof_bytes(directory: Path) -> int:
@@ -157,7 +144,8 @@ async def bench_relay(count: int, cluster: bool = True) -> dict[str, float]:
                     env["DEVWIKI_BOT_PASSWORD"],
                 ))  # fmt: skip
             for port in ports:
-                _wait_http(f"http://127.0.0.1:{port}/healthz")
+                if not wait_http(f"http://127.0.0.1:{port}/healthz", timeout_s=60):
+                    raise RuntimeError(f"the node on port {port} did not answer /healthz within 60 s")
             title = "Relay bench"
             typist = await PyClient(f"http://127.0.0.1:{ports[0]}").connect()
             local = await PyClient(f"http://127.0.0.1:{ports[0]}").connect()

@@ -26,7 +26,7 @@ from .admin.metrics import Metrics, sqlite_bytes
 from .auth import Authorizer
 from .cluster.node import Cluster
 from .commit import CommitManager
-from .config import Settings
+from .config import STATIC_DIR, Settings
 from .errors import CollabError, WikiError
 from .events import Fanout, Observer
 from .limits import Limits
@@ -44,8 +44,6 @@ from .titles import normalise_title
 from .watch import OutsideEditWatcher
 
 log = logging.getLogger(__name__)
-
-STATIC_DIR = Path(__file__).parent / "static"
 
 
 class Service:

@@ -6,11 +6,8 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 from . import __version__, config
@@ -75,6 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .dev import devwiki
+    from .dev.procs import wait_http
 
     root = args.dir.resolve()
     wiki_dir = root / "wiki"
@@ -100,7 +98,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             start_new_session=True,
         )  # fmt: skip
     pidfile.write_text(str(proc.pid))
-    if not _wait_http(f"{collab_url}/healthz", proc, timeout_s=30):
+    if not wait_http(f"{collab_url}/healthz", timeout_s=30, proc=proc):
         print(f"the collab server did not start; see {log_path}:", file=sys.stderr)
         print(log_path.read_text()[-2000:], file=sys.stderr)
         return 1
@@ -121,31 +119,9 @@ MediaWiki Collab demo is running.
     return 0
 
 
-def _wait_http(url: str, proc: subprocess.Popen[bytes], *, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.2)
-    return False
-
-
 def _stop_pidfile(pidfile: Path) -> None:
-    if not pidfile.exists():
-        return
-    pid = int(pidfile.read_text())
-    try:
-        os.killpg(pid, signal.SIGTERM)
-        for _ in range(100):
-            os.killpg(pid, 0)
-            time.sleep(0.1)
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    pidfile.unlink(missing_ok=True)
+    from .dev.procs import stop_group
+
+    if pidfile.exists():
+        stop_group(int(pidfile.read_text()), timeout_s=10)
+        pidfile.unlink(missing_ok=True)

@@ -26,11 +26,10 @@ from .room import Base, ClientOrigin, Contributions, Origin, PageRoom
 from .signatures import Signer
 from .store import RevisionRecord
 from .tasks import Clock, LoopClock, TaskSet, Timer
-from .wiki import Revision, Wiki
+from .wiki import CHANGE_TAG, Revision, Wiki
 
 log = logging.getLogger(__name__)
 
-CHANGE_TAG = "collab-sync"
 MAX_CONFLICT_RETRIES = 5
 RETRY_MAX_S = 60.0
 REFUSED_PAUSE_S = 60.0

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, TypeVar
 
 from .errors import ConfigError
 
@@ -48,7 +48,9 @@ def _bool(value: str) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
-MIB = 1024 * 1024
+MIB: Final = 1024 * 1024
+STATIC_DIR: Final = Path(__file__).parent / "static"
+"""The package's browser files: the editor page and bundle (``app``), the admin dashboard (``admin``)."""
 
 OPTIONS: tuple[Option, ...] = (
     Option("host", "127.0.0.1", "Address to listen on."),
@@ -103,7 +105,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("token_secret_file", "", "File holding the token secret."),
     Option(
         "allowed_origin",
-        [],
+        (),
         "Browser origin allowed to connect (repeatable); the wiki's own origin and this server's are always allowed.",
         str,
         "list",
@@ -112,7 +114,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("tls_key", "", "PEM private key of `--tls-cert`."),
     Option(
         "trusted_proxy",
-        [],
+        (),
         "Address or CIDR of a reverse proxy whose `X-Forwarded-For` is believed (repeatable); none by default.",
         str,
         "list",
@@ -180,46 +182,63 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 
+_OPTION = {opt.name: opt for opt in OPTIONS}
+T = TypeVar("T")
+
+
+def _default(name: str, kind: type[T]) -> T:
+    """The default of option ``name`` in ``OPTIONS``, checked (when the module loads) to be a ``kind``."""
+    value = _OPTION[name].default
+    if not isinstance(value, kind):
+        raise TypeError(f"OPTIONS[{name!r}].default is {value!r}, not a {kind.__name__}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
-    """The running service's configuration (immutable; units in names)."""
+    """The running service's configuration (immutable; units in names).
 
-    host: str = "127.0.0.1"
-    port: int = 8765
-    wiki_api: str = ""
-    bot_user: str = ""
+    One field per option of ``OPTIONS`` (plus ``bot_password``, read from a file or the environment), each
+    defaulting to the option's default: tests build one with keyword overrides, ``settings_from`` from the
+    command line and the environment.
+    """
+
+    host: str = _default("host", str)
+    port: int = _default("port", int)
+    wiki_api: str = _default("wiki_api", str)
+    bot_user: str = _default("bot_user", str)
     bot_password: str = field(default="", repr=False)
-    bot_password_file: str = ""
-    data_dir: Path = Path("./collab-data")
-    commit_idle_s: float = 5.0
-    commit_max_s: float = 30.0
-    poll_s: float = 3.0
-    rcfeed_port: int = 0
-    unload_idle_s: float = 60.0
-    max_message_bytes: int = 16 * MIB
-    allow_readonly: bool = True
-    anonymous: bool = True
-    recheck_s: float = 60.0
-    token_secret: str = field(default="", repr=False)
-    token_secret_file: str = ""
-    allowed_origin: tuple[str, ...] = ()
-    tls_cert: str = ""
-    tls_key: str = ""
-    trusted_proxy: tuple[str, ...] = ()
-    max_document_bytes: int = 0
-    updates_per_s: float = 100.0
-    user_updates_per_s: float = 300.0
-    joins_per_min: float = 300.0
-    max_connections_per_ip: int = 500
-    max_connections_per_user: int = 100
-    max_pages_per_connection: int = 50
-    redis: str = field(default="", repr=False)  # the URL may hold a password
-    commit_lease_s: float = 10.0
-    log_level: str = "info"
-    admin_group: str = "sysop"
-    admin_token: str = field(default="", repr=False)
-    metrics_token: str = field(default="", repr=False)
-    transport: str = "lean"
+    bot_password_file: str = _default("bot_password_file", str)
+    data_dir: Path = Path(_default("data_dir", str))
+    commit_idle_s: float = _default("commit_idle_s", float)
+    commit_max_s: float = _default("commit_max_s", float)
+    poll_s: float = _default("poll_s", float)
+    rcfeed_port: int = _default("rcfeed_port", int)
+    unload_idle_s: float = _default("unload_idle_s", float)
+    max_message_bytes: int = _default("max_message_bytes", int)
+    allow_readonly: bool = _default("allow_readonly", bool)
+    anonymous: bool = _default("anonymous", bool)
+    recheck_s: float = _default("recheck_s", float)
+    token_secret: str = field(default=_default("token_secret", str), repr=False)
+    token_secret_file: str = _default("token_secret_file", str)
+    allowed_origin: tuple[str, ...] = _default("allowed_origin", tuple)
+    tls_cert: str = _default("tls_cert", str)
+    tls_key: str = _default("tls_key", str)
+    trusted_proxy: tuple[str, ...] = _default("trusted_proxy", tuple)
+    max_document_bytes: int = _default("max_document_bytes", int)
+    updates_per_s: float = _default("updates_per_s", float)
+    user_updates_per_s: float = _default("user_updates_per_s", float)
+    joins_per_min: float = _default("joins_per_min", float)
+    max_connections_per_ip: int = _default("max_connections_per_ip", int)
+    max_connections_per_user: int = _default("max_connections_per_user", int)
+    max_pages_per_connection: int = _default("max_pages_per_connection", int)
+    redis: str = field(default=_default("redis", str), repr=False)  # the URL may hold a password
+    commit_lease_s: float = _default("commit_lease_s", float)
+    log_level: str = _default("log_level", str)
+    admin_group: str = _default("admin_group", str)
+    admin_token: str = field(default=_default("admin_token", str), repr=False)
+    metrics_token: str = field(default=_default("metrics_token", str), repr=False)
+    transport: str = _default("transport", str)
 
     def __post_init__(self) -> None:
         if self.commit_idle_s <= 0 or self.commit_max_s < self.commit_idle_s:
@@ -249,6 +268,11 @@ class Settings:
                 ipaddress.ip_network(proxy.strip(), strict=False)
             except ValueError as exc:
                 raise ConfigError(f"--trusted-proxy: {exc}") from None
+
+
+# Settings has a field for each option and nothing else but the secret read from a file or the environment.
+if _unmatched := {f.name for f in fields(Settings)} ^ {*_OPTION, "bot_password"}:
+    raise TypeError(f"Settings and OPTIONS disagree on {sorted(_unmatched)}")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -291,8 +315,7 @@ def settings_from(args: argparse.Namespace, environ: os._Environ[str] | dict[str
             values["token_secret"] = Path(values["token_secret_file"]).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"cannot read --token-secret-file: {exc.strerror}") from None
-    known = {f.name for f in fields(Settings)}
-    return Settings(**{k: v for k, v in values.items() if k in known})
+    return Settings(**values)
 
 
 def _bot_password(path: str, env: os._Environ[str] | dict[str, str]) -> str:
@@ -313,7 +336,7 @@ def markdown_table(options: Sequence[Option] = OPTIONS) -> str:
             flag = f"`{opt.flag}` / `--no-{opt.flag[2:]}`"
         else:
             flag = f"`{opt.flag}`"
-        shown = "" if default in ("", [], None) else f"`{default}`"
+        shown = "" if default in ("", (), None) else f"`{default}`"
         rows.append(f"| {flag} | `{opt.env}` | {shown} | {opt.help} |")
     return "\n".join(rows)
 

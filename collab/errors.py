@@ -33,26 +33,10 @@ class ProtocolError(CollabError):
     code = "badmessage"
 
 
-class MessageTooLarge(ProtocolError):
-    code = "toolarge"
-
-
-class NotJoined(ProtocolError):
-    code = "notjoined"
-
-
 class NotAuthorized(CollabError):
     """The wiki does not let this user do this (edit a protected page, join while blocked...)."""
 
     code = "forbidden"
-
-
-class ReadOnly(NotAuthorized):
-    code = "readonly"
-
-
-class RateLimited(CollabError):
-    code = "ratelimited"
 
 
 class WikiError(CollabError):

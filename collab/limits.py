@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from .config import Settings
+from .config import MIB, Settings
 from .errors import Refused
 
 # Seconds of sustained rate a token bucket holds: typing bursts and a paste never hit the limit.
@@ -31,8 +31,6 @@ RESTRAINED_CONNECT_DELAY_MAX_S: Final = 16.0
 RESTRAINED_DROPS_S: Final = 0.2
 # How much of the message budget one explicit save costs (each may write to the wiki).
 SAVE_COST: Final = 10.0
-
-MIB: Final = 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -88,12 +88,6 @@ class Reader:
     def varbytes(self) -> bytes:
         return self.raw(self.count())
 
-    def varstring(self) -> str:
-        try:
-            return self.varbytes().decode("utf-8")
-        except UnicodeDecodeError:
-            raise ProtocolError("invalid UTF-8 in string") from None
-
 
 class UpdateInfo(NamedTuple):
     """What a validated update touches.

@@ -27,13 +27,11 @@ from .registry import Registry
 from .relay import Relay, Wire
 from .room import ClientOrigin, Origin, PageRoom, text_bytes_after
 from .tasks import TaskSet
+from .titles import check_title
 from .wiki import Wiki
 
 log = logging.getLogger(__name__)
 
-MAX_TITLE_CHARS = 512
-# Characters MediaWiki never allows in a title; "|" would also split an API titles= list in two.
-ILLEGAL_TITLE_CHARS = frozenset("#<>[]|{}") | frozenset(chr(c) for c in range(32)) | {"\x7f"}
 MAX_STRIKES = 25
 
 
@@ -179,10 +177,10 @@ class Sessions:
         conn = self.connections.get(sid)
         if conn is None:
             return p.error("internal", "unknown connection")
-        if not isinstance(title, str) or not title.strip() or len(title) > MAX_TITLE_CHARS:
-            return p.error("invalidtitle", "join takes a page title (a non-empty string)")
-        if bad := sorted(ILLEGAL_TITLE_CHARS.intersection(title)):
-            return p.error("invalidtitle", f"a page title cannot contain {' '.join(map(repr, bad))}")
+        try:
+            title = check_title(title)
+        except InvalidTitle as exc:
+            return p.error("invalidtitle", exc.message)
         identity = conn.identity
         if identity is None:
             return p.error("internal", "the connection is not set up yet")

@@ -208,11 +208,6 @@ class SQLiteStore:
         except RuntimeError:  # no event loop (tools, tests): commit now
             self.flush()
 
-    def tail_length(self, title: str) -> int:
-        self.flush()
-        row = self._db.execute("SELECT COUNT(*) FROM updates WHERE title = ?", (title,)).fetchone()
-        return int(row[0])
-
     def compact(self, title: str, full_state: bytes) -> None:
         """Replace the snapshot and the whole tail by ``full_state`` (atomically)."""
         self.flush()
@@ -239,10 +234,6 @@ class SQLiteStore:
         """Pages whose log holds changes not yet saved to the wiki."""
         self.flush()
         return [r[0] for r in self._db.execute("SELECT title FROM pages WHERE authors != '[]' ORDER BY title")]
-
-    def titles(self) -> list[str]:
-        self.flush()
-        return [r[0] for r in self._db.execute("SELECT title FROM pages ORDER BY title")]
 
     def add_revision(self, title: str, record: RevisionRecord) -> None:
         self.flush()

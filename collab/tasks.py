@@ -31,6 +31,11 @@ class TaskSet:
     def __len__(self) -> int:
         return len(self._tasks)
 
+    async def idle(self) -> None:
+        """Wait until no task of the set runs (including tasks started meanwhile)."""
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))
+
     async def cancel_all(self) -> None:
         tasks = list(self._tasks)
         for task in tasks:

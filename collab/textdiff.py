@@ -106,8 +106,3 @@ def apply_edits(text: Text, old: str, edits: list[Edit]) -> None:
             del text[start:end]
         if edit.insert:
             text.insert(start, edit.insert)
-
-
-def utf8_offset(s: str, index: int) -> int:
-    """The UTF-8 byte offset of code point ``index`` in ``s`` (pycrdt's Text index unit)."""
-    return len(s[:index].encode("utf-8"))

@@ -7,7 +7,11 @@ Standard library only. :class:`collab.mediawiki.MediaWiki` implements :class:`Wi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
+
+CHANGE_TAG: Final = "collab-sync"
+"""The change tag on every revision the server saves when the wiki defines it (Special:Tags; the dev wiki
+does, docs/wiki-integration.md): recent changes and histories can then tell collaborative saves apart."""
 
 
 @dataclass(frozen=True)

@@ -238,3 +238,34 @@ class NodeClient:
                 self.proc.kill()
         if self._reader is not None:
             self._reader.cancel()
+
+
+class HeaderClient(PyClient):
+    """A PyClient that sends extra handshake headers (Origin, X-Forwarded-For)."""
+
+    def __init__(self, url: str, headers: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(url, **kwargs)
+        self.headers = headers
+
+    async def connect(self) -> HeaderClient:
+        headers = {**self.headers, **({"Cookie": self.cookie} if self.cookie else {})}
+        await self.sio.connect(self.url, transports=["websocket"], headers=headers, auth=self.auth, wait_timeout=10)
+        return self
+
+
+async def refusal(url: str, *, headers: dict[str, str] | None = None, auth: Any = None) -> dict[str, Any]:
+    """Connect and expect a refusal: returns the server's ``connect_error`` payload ({} for a bare refusal)."""
+    sio = socketio.AsyncClient(reconnection=False)
+    errors: list[Any] = []
+
+    async def on_error(data: Any = None) -> None:
+        errors.append(data)
+
+    sio.on("connect_error", on_error)
+    try:
+        await sio.connect(url, transports=["websocket"], headers=headers or {}, auth=auth, wait_timeout=10)
+    except socketio.exceptions.ConnectionError:
+        data = errors[-1] if errors else None
+        return data if isinstance(data, dict) else {}
+    await sio.disconnect()
+    raise AssertionError("the connection was accepted")

@@ -25,58 +25,18 @@ import pytest
 import socketio
 
 from collab.dev.devwiki import DevWiki
-from tests.clients import JoinRefused, PyClient
-from tests.plugins.server import CollabProcess, ServerFactory, free_port
+from tests.clients import HeaderClient, JoinRefused, PyClient, refusal
+from tests.plugins.server import CollabProcess, ServerFactory
+from tests.support.net import free_port
+from tests.support.pages import revisions, unique_title
 from tests.wikiclient import WikiUser
 
 SECRET = "test-token-secret-0123456789abcdefghijklmnop"
 
 
-def unique(name: str) -> str:
-    """A page title no other test (or earlier run against the same wiki) uses."""
-    return f"Auth {name} {uuid.uuid4().hex[:8]}"
-
-
 def mint(secret: str = SECRET, **claims: Any) -> str:
     body = {"sub": "Alice", "titles": ["*"], "exp": time.time() + 600, **claims}
     return jwt.encode(body, secret, algorithm="HS256")
-
-
-class HeaderClient(PyClient):
-    """A PyClient that sends extra handshake headers (Origin, X-Forwarded-For)."""
-
-    def __init__(self, url: str, headers: dict[str, str], **kwargs: Any) -> None:
-        super().__init__(url, **kwargs)
-        self.headers = headers
-
-    async def connect(self) -> HeaderClient:
-        headers = {**self.headers, **({"Cookie": self.cookie} if self.cookie else {})}
-        await self.sio.connect(self.url, transports=["websocket"], headers=headers, auth=self.auth, wait_timeout=10)
-        return self
-
-
-async def refusal(url: str, *, headers: dict[str, str] | None = None, auth: Any = None) -> dict[str, Any]:
-    """Connect and expect a refusal: returns the server's ``connect_error`` payload ({} for a bare refusal)."""
-    sio = socketio.AsyncClient(reconnection=False)
-    errors: list[Any] = []
-
-    async def on_error(data: Any = None) -> None:
-        errors.append(data)
-
-    sio.on("connect_error", on_error)
-    try:
-        await sio.connect(url, transports=["websocket"], headers=headers or {}, auth=auth, wait_timeout=10)
-    except socketio.exceptions.ConnectionError:
-        data = errors[-1] if errors else None
-        return data if isinstance(data, dict) else {}
-    await sio.disconnect()
-    raise AssertionError("the connection was accepted")
-
-
-def revisions(server: CollabProcess, title: str) -> list[dict[str, Any]]:
-    with urllib.request.urlopen(f"{server.url}/api/pages/{title.replace(' ', '_')}/revisions", timeout=10) as resp:
-        result: list[dict[str, Any]] = json.load(resp)["revisions"]
-        return result
 
 
 def http_status(url: str) -> int:
@@ -100,7 +60,7 @@ def forged_cookie(real: WikiUser) -> str:
 async def test_alice_joins_a_sysop_protected_page_read_only_and_her_changes_never_land(
     collab_server: ServerFactory, admin: WikiUser, alice: WikiUser
 ):
-    title = unique("protected")
+    title = unique_title("Auth protected")
     admin.edit(title, "Protected text")
     admin.protect(title)
     server = collab_server(commit_idle_s=60, commit_max_s=120)
@@ -139,7 +99,7 @@ async def test_alice_joins_a_sysop_protected_page_read_only_and_her_changes_neve
 async def test_with_read_only_off_alice_is_refused_a_protected_page_with_the_reason(
     collab_server: ServerFactory, admin: WikiUser, alice: WikiUser
 ):
-    title = unique("no readonly")
+    title = unique_title("Auth no readonly")
     admin.edit(title, "Protected")
     admin.protect(title)
     server = collab_server(allow_readonly=False)
@@ -148,7 +108,7 @@ async def test_with_read_only_off_alice_is_refused_a_protected_page_with_the_rea
         with pytest.raises(JoinRefused) as refused:
             await a.join(title)
         assert refused.value.code == "forbidden" and "protected" in refused.value.message
-        assert (await a.join(unique("open page"))).ack["readonly"] is False  # other pages stay open to her
+        assert (await a.join(unique_title("Auth open page"))).ack["readonly"] is False  # other pages stay open to her
     finally:
         await a.close()
 
@@ -157,7 +117,7 @@ async def test_with_read_only_off_alice_is_refused_a_protected_page_with_the_rea
 async def test_a_user_blocked_mid_session_becomes_read_only_and_his_later_changes_never_land(
     collab_server: ServerFactory, admin: WikiUser, bob: WikiUser
 ):
-    title = unique("block")
+    title = unique_title("Auth block")
     admin.edit(title, "Start")
     server = collab_server(recheck_s=2, commit_idle_s=60, commit_max_s=120)
     b = await PyClient(server.url, cookie=bob.cookie_header()).connect()
@@ -192,7 +152,7 @@ async def test_a_user_blocked_mid_session_becomes_read_only_and_his_later_change
 async def test_with_read_only_off_a_user_blocked_mid_session_is_removed(
     collab_server: ServerFactory, admin: WikiUser, bob: WikiUser
 ):
-    title = unique("block remove")
+    title = unique_title("Auth block remove")
     server = collab_server(recheck_s=2, allow_readonly=False, commit_idle_s=60, commit_max_s=120)
     b = await PyClient(server.url, cookie=bob.cookie_header()).connect()
     try:
@@ -215,7 +175,7 @@ async def test_with_read_only_off_a_user_blocked_mid_session_is_removed(
 
 # ---- who is it: sessions, garbage and expired cookies, anonymous -------------------------------------
 async def test_a_garbage_cookie_naming_alice_is_anonymous_never_alice(collab_server: ServerFactory, alice: WikiUser):
-    title = unique("garbage cookie")
+    title = unique_title("Auth garbage cookie")
     server = collab_server(commit_idle_s=60, commit_max_s=120)
     client = await PyClient(server.url, cookie=forged_cookie(alice)).connect()
     try:
@@ -240,7 +200,7 @@ async def test_a_logged_out_session_is_anonymous_and_refused_with_no_anonymous(
     session.call(action="logout", token=session.token())
 
     open_server = collab_server(commit_idle_s=60, commit_max_s=120)
-    title = unique("expired cookie")
+    title = unique_title("Auth expired cookie")
     client = await PyClient(open_server.url, cookie=cookie).connect()
     try:
         page = await client.join(title)
@@ -265,13 +225,13 @@ async def test_with_no_anonymous_only_a_valid_session_or_token_connects(collab_s
     for client in (PyClient(server.url, cookie=alice.cookie_header()), PyClient(server.url, auth={"token": mint()})):
         await client.connect()
         try:
-            assert (await client.join(unique("logged in"))).ack["ok"]
+            assert (await client.join(unique_title("Auth logged in"))).ack["ok"]
         finally:
             await client.close()
 
 
 async def test_a_valid_session_edits_as_its_user(collab_server: ServerFactory, alice: WikiUser):
-    title = unique("session")
+    title = unique_title("Auth session")
     server = collab_server(commit_idle_s=60, commit_max_s=120)
     client = await PyClient(server.url, cookie=alice.cookie_header()).connect()
     try:
@@ -287,14 +247,14 @@ async def test_a_valid_session_edits_as_its_user(collab_server: ServerFactory, a
 
 # ---- signed tokens -----------------------------------------------------------------------------------
 async def test_a_token_for_page_a_does_not_open_page_b(collab_server: ServerFactory):
-    prefix = unique("token A")
+    prefix = unique_title("Auth token A")
     server = collab_server(token_secret=SECRET, commit_idle_s=60, commit_max_s=120)
     client = await PyClient(server.url, auth={"token": mint(titles=[f"{prefix}/*"])}).connect()
     try:
         page = await client.join(f"{prefix}/notes")
         assert page.ack["readonly"] is False
         with pytest.raises(JoinRefused) as refused:
-            await client.join(unique("token B"))
+            await client.join(unique_title("Auth token B"))
         assert refused.value.code == "forbidden" and "token" in refused.value.message
         with pytest.raises(JoinRefused):
             await client.join(prefix)  # the pattern needs the "/"
@@ -303,7 +263,7 @@ async def test_a_token_for_page_a_does_not_open_page_b(collab_server: ServerFact
 
 
 async def test_edits_with_a_token_are_its_users(collab_server: ServerFactory):
-    title = unique("token author")
+    title = unique_title("Auth token author")
     server = collab_server(token_secret=SECRET, commit_idle_s=60, commit_max_s=120)
     client = await PyClient(server.url, auth={"token": mint(sub="Bob", titles=[title])}).connect()
     try:
@@ -343,7 +303,7 @@ async def test_a_token_is_refused_when_the_server_has_no_token_secret(collab_ser
 async def test_a_read_only_token_and_a_blocked_token_user_join_read_only(
     collab_server: ServerFactory, admin: WikiUser, bob: WikiUser
 ):
-    title = unique("token ro")
+    title = unique_title("Auth token ro")
     server = collab_server(token_secret=SECRET)
     reader = await PyClient(server.url, auth={"token": mint(titles=[title], ro=True)}).connect()
     try:
@@ -375,7 +335,7 @@ async def test_a_foreign_origin_is_refused_and_the_wikis_own_is_accepted(
     for origin in (devwiki.url, server.url, "https://docs.example.org"):
         client = await HeaderClient(server.url, {"Origin": origin}).connect()
         try:
-            assert (await client.join(unique("origin"))).ack["ok"]
+            assert (await client.join(unique_title("Auth origin"))).ack["ok"]
         finally:
             await client.close()
     assert "foreign origin 'http://evil.example'" in server.log()
@@ -422,7 +382,7 @@ async def test_tls_serves_https_and_wss(devwiki: DevWiki, tmp_path: Path):
             client.sio.on("status", client._on_status)
             client.sio.on("disconnect", client._poke)
             await client.connect()
-            page = await client.join(unique("tls"))
+            page = await client.join(unique_title("Auth tls"))
             client.append(page.title, "over wss")
             await client.wait_until(lambda: page.synced)
             await client.close()
@@ -436,7 +396,7 @@ async def test_tls_serves_https_and_wss(devwiki: DevWiki, tmp_path: Path):
 # ---- secrets -----------------------------------------------------------------------------------------
 async def test_secrets_never_appear_in_the_server_log(collab_server: ServerFactory, devwiki: DevWiki, alice: WikiUser):
     server = collab_server(token_secret=SECRET, commit_idle_s=60, commit_max_s=120)
-    title = unique("secrets")
+    title = unique_title("Auth secrets")
     token = mint(titles=[title])
     cookie = alice.cookie_header()
     by_cookie = await PyClient(server.url, cookie=cookie).connect()
@@ -544,7 +504,7 @@ async def test_the_documented_nginx_location_serves_the_collab_server_under_the_
                     break
             except OSError:
                 await asyncio.sleep(0.05)
-        title = unique("behind nginx")
+        title = unique_title("Auth behind nginx")
         same_origin = {"Origin": front}  # a page of the wiki's own origin, as the browser reports it
         client = await ProxiedClient(front, "/collab/socket.io", same_origin, cookie=alice.cookie_header()).connect()
         try:

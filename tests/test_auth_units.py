@@ -11,7 +11,7 @@ from pycrdt import Doc, Text
 
 from collab import auth, limits, origins, room
 from collab.auth import Authorizer, Identity, TokenVerifier
-from collab.config import ConfigError, Settings
+from collab.config import MIB, ConfigError, Settings
 from collab.errors import Refused
 from collab.limits import Limiter, Limits, TokenBucket
 from collab.mediawiki import named_access
@@ -279,7 +279,7 @@ def test_overshooting_now_and_then_is_throttled_but_a_steady_3x_rate_is_cut_off(
 
 
 def test_the_transport_limit_is_above_the_message_limit():
-    sixteen = Limits(max_message_bytes=16 * limits.MIB)
+    sixteen = Limits(max_message_bytes=16 * MIB)
     assert sixteen.transport_bytes > sixteen.max_message_bytes
     assert sixteen.document_limit(2_097_152) == 2_097_152
     assert Limits(max_document_bytes=10).document_limit(2_097_152) == 10

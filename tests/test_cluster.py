@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 from tests.clients import NodeClient, PyClient
-from tests.plugins.redis import RedisFactory, RedisProcess, free_port
+from tests.plugins.redis import RedisFactory, RedisProcess
 from tests.plugins.server import CollabProcess, ServerFactory
+from tests.support.net import free_port
 from tests.wikiclient import WikiUser
 
 pytestmark = pytest.mark.asyncio

@@ -1,4 +1,4 @@
-"""The dev wiki launcher (collab/devwiki.py) against a real MediaWiki, and the test client on top of it."""
+"""The dev wiki launcher (collab/dev/devwiki.py) against a real MediaWiki, and the test client on top of it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import re
 import shlex
 import socket
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,8 @@ import pytest
 import requests
 
 from collab.dev import devwiki as dw
-from tests.plugins.devwiki import free_port
+from tests.support.net import free_port
+from tests.support.pages import unique_title
 from tests.wikiclient import WikiApiError, WikiUser
 
 REQUIRED_KEYS = {
@@ -32,11 +32,6 @@ REQUIRED_KEYS = {
     "DEVWIKI_BOT_USER",
     "DEVWIKI_BOT_PASSWORD",
 }
-
-
-def unique_title(prefix: str) -> str:
-    """A page title no other test uses."""
-    return f"{prefix} {uuid.uuid4().hex[:8]}"
 
 
 def run_cli(*argv: str) -> int:

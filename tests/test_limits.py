@@ -15,9 +15,9 @@ import socketio
 from pycrdt import Doc, Text
 
 from collab import protocol as p
-from tests.clients import JoinRefused, NodeClient, PyClient
+from tests.clients import HeaderClient, JoinRefused, NodeClient, PyClient, refusal
 from tests.plugins.server import ServerFactory
-from tests.test_auth import HeaderClient, refusal, revisions, unique
+from tests.support.pages import revisions, unique_title
 from tests.wikiclient import WikiUser
 
 
@@ -59,7 +59,7 @@ async def test_a_3mb_state_of_a_legal_2mb_page_syncs_both_ways(collab_server: Se
     state, text = fragmented_state(2_000_000)
     assert len(state) > 3_000_000 and len(text.encode()) < 2048 * 1024  # the wiki's maxarticlesize
     print(f"2 MB page: text {len(text.encode())} bytes, state {len(state)} bytes")
-    title = unique("two megabytes")
+    title = unique_title("Limits two megabytes")
     server = collab_server(commit_idle_s=600, commit_max_s=1200)
     writer, reader = await PyClient(server.url).connect(), await roomy_client(server.url).connect()
     try:
@@ -75,7 +75,7 @@ async def test_a_3mb_state_of_a_legal_2mb_page_syncs_both_ways(collab_server: Se
 
 
 async def test_a_20mb_message_is_refused_with_a_reason_and_no_reconnect_loop(collab_server: ServerFactory):
-    title = unique("twenty megabytes")
+    title = unique_title("Limits twenty megabytes")
     server = collab_server()
     node = await NodeClient().start()  # socket.io-client with reconnection on, like a browser
     try:
@@ -107,7 +107,7 @@ async def test_a_20mb_message_is_refused_with_a_reason_and_no_reconnect_loop(col
 
 
 async def test_a_change_that_would_grow_the_page_beyond_the_limit_is_refused(collab_server: ServerFactory):
-    title = unique("document limit")
+    title = unique_title("Limits document limit")
     server = collab_server(max_document_bytes=1000)
     writer = await PyClient(server.url).connect()
     try:
@@ -131,7 +131,7 @@ async def test_a_change_that_would_grow_the_page_beyond_the_limit_is_refused(col
 async def test_a_flood_is_throttled_and_cut_off_while_another_editor_keeps_receiving_everything(
     collab_server: ServerFactory,
 ):
-    title = unique("flood")
+    title = unique_title("Limits flood")
     server = collab_server(updates_per_s=20, commit_idle_s=600, commit_max_s=1200)  # bursts of 100
     typist, watcher = await NodeClient().start(), await NodeClient().start()
     flooder = await PyClient(server.url).connect()
@@ -171,7 +171,7 @@ async def test_a_flood_is_throttled_and_cut_off_while_another_editor_keeps_recei
 
 
 async def test_changes_dropped_by_the_rate_limit_are_recovered_afterwards(collab_server: ServerFactory):
-    title = unique("recovered")
+    title = unique_title("Limits recovered")
     server = collab_server(updates_per_s=5)  # bursts of 25; cut off only after some 50 more dropped
     writer, watcher = await PyClient(server.url).connect(), await PyClient(server.url).connect()
     try:
@@ -199,7 +199,7 @@ async def test_changes_dropped_by_the_rate_limit_are_recovered_afterwards(collab
 async def test_a_join_whose_sync_request_was_throttled_still_gets_the_page(
     collab_server: ServerFactory, admin: WikiUser
 ):
-    busy, title = unique("busy"), unique("throttled join")
+    busy, title = unique_title("Limits busy"), unique_title("Limits throttled join")
     admin.edit(title, "Text already on the wiki")
     server = collab_server(updates_per_s=1)  # bursts of 5 messages
     client = await PyClient(server.url).connect()
@@ -225,7 +225,7 @@ async def test_a_join_whose_sync_request_was_throttled_still_gets_the_page(
 
 # ---- connections and joins ---------------------------------------------------------------------------
 async def test_a_classroom_behind_one_address_works_with_the_defaults(collab_server: ServerFactory):
-    title = unique("classroom")
+    title = unique_title("Limits classroom")
     server = collab_server(commit_idle_s=600, commit_max_s=1200)
     pupils = [await PyClient(server.url).connect() for _ in range(40)]
     try:
@@ -264,9 +264,9 @@ async def test_joins_per_minute_are_capped(collab_server: ServerFactory):
     client = await PyClient(server.url).connect()
     try:
         for i in range(5):
-            await client.join(unique(f"join {i}"))
+            await client.join(unique_title(f"Limits join {i}"))
         with pytest.raises(JoinRefused) as refused:
-            await client.join(unique("one too many"))
+            await client.join(unique_title("Limits one too many"))
         assert refused.value.code == "ratelimited" and "joins" in refused.value.message
     finally:
         await client.close()
@@ -276,13 +276,13 @@ async def test_pages_per_connection_are_capped(collab_server: ServerFactory):
     server = collab_server(max_pages_per_connection=2)
     client = await PyClient(server.url).connect()
     try:
-        first = await client.join(unique("page one"))
-        await client.join(unique("page two"))
+        first = await client.join(unique_title("Limits page one"))
+        await client.join(unique_title("Limits page two"))
         with pytest.raises(JoinRefused) as refused:
-            await client.join(unique("page three"))
+            await client.join(unique_title("Limits page three"))
         assert refused.value.code == "ratelimited"
         await client.leave(first.title)
-        await client.join(unique("page three again"))
+        await client.join(unique_title("Limits page three again"))
     finally:
         await client.close()
 
@@ -294,7 +294,7 @@ async def test_x_forwarded_for_is_believed_only_from_a_trusted_proxy(collab_serv
     try:
         refused = await refusal(proxied.url, headers={"X-Forwarded-For": "203.0.113.1"})
         assert refused["data"]["code"] == "ratelimited"
-        title = unique("proxied")
+        title = unique_title("Limits proxied")
         page = await one.join(title)
         await one.wait_until(lambda: page.synced)
         one.append(title, "typed behind a proxy")

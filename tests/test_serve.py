@@ -8,7 +8,8 @@ import subprocess
 import sys
 
 from collab.dev import devwiki as dw
-from tests.plugins.server import ServerFactory, free_port
+from tests.plugins.server import ServerFactory
+from tests.support.net import free_port
 
 
 def serve(*args: str, password: str) -> subprocess.CompletedProcess[str]:

@@ -35,7 +35,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
@@ -43,6 +42,7 @@ import socketio
 from aiohttp import web
 
 from ..commit import CommitManager
+from ..config import STATIC_DIR
 from ..errors import CollabError, NotAuthorized, WikiError, WikiUnavailable
 from ..events import Observer
 from ..registry import Registry
@@ -59,7 +59,6 @@ EVENT_SESSIONS = "sessions"  # server -> admin: a fresh snapshot; admin -> serve
 EVENT_ACTION = "action"  # server -> admins: an admin acted (who, what, on which page, result)
 PUSH_INTERVAL_S = 0.25
 HISTORY_MINUTES = 60
-STATIC_DIR = Path(__file__).parent / "static"
 
 # The dashboard loads nothing from elsewhere and may not be framed (its buttons act on live sessions).
 PAGE_HEADERS = {

@@ -1,6 +1,6 @@
 """``make cluster-demo``: Redis, three cluster nodes, nginx in front and the dev wiki, all on this machine.
 
-``python -m collab.clusterdemo [--dir .demo/cluster]`` starts everything (stopping a previous run first) and
+``python -m collab.dev.clusterdemo [--dir .demo/cluster]`` starts everything (stopping a previous run first) and
 prints where to go; ``--stop`` stops it all. Ports: the wiki 8181, nginx 8800 (editors connect here), the
 nodes 8801-8803, Redis 6380 (append-only file, ``appendfsync everysec``). Logs and data stay in ``--dir``.
 """
@@ -11,23 +11,21 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 from . import devwiki
+from .procs import stop_group, wait_http
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the repository: collab/dev/clusterdemo.py
 NGINX_EXAMPLE = ROOT / "examples" / "nginx-cluster.conf"
 NODE_PORTS = (8801, 8802, 8803)
 PROXY_PORT = 8800
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m collab.clusterdemo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m collab.dev.clusterdemo", description=__doc__)
     parser.add_argument("--dir", type=Path, default=Path(".demo/cluster"), help="where the demo keeps its state")
     parser.add_argument("--wiki-port", type=int, default=8181)
     parser.add_argument("--redis-port", type=int, default=6380)
@@ -70,7 +68,7 @@ def _start(root: Path, args: argparse.Namespace, pids: dict[str, int]) -> int:
             env=node_env,
         )  # fmt: skip
     for port in NODE_PORTS:
-        if not _wait_http(f"http://127.0.0.1:{port}/healthz", timeout_s=30):
+        if not wait_http(f"http://127.0.0.1:{port}/healthz", timeout_s=30):
             print(f"node {port} did not start; see {root / f'node{port}.log'}", file=sys.stderr)
             return 1
     nginx_dir = root / "nginx"
@@ -80,7 +78,7 @@ def _start(root: Path, args: argparse.Namespace, pids: dict[str, int]) -> int:
         ["nginx", "-p", str(nginx_dir), "-e", "logs/error.log", "-c", str(NGINX_EXAMPLE), "-g", "daemon off;"],
         root / "nginx.log",
     )
-    if not _wait_http(f"http://127.0.0.1:{PROXY_PORT}/healthz", timeout_s=20):
+    if not wait_http(f"http://127.0.0.1:{PROXY_PORT}/healthz", timeout_s=20):
         print(f"nginx did not start; see {nginx_dir / 'logs' / 'error.log'}", file=sys.stderr)
         return 1
     print(
@@ -107,19 +105,6 @@ def _spawn(cmd: list[str], log_path: Path, env: dict[str, str] | None = None) ->
     return proc.pid
 
 
-def _wait_http(url: str, *, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.2)  # polling a process that is starting: nothing to wait on
-    return False
-
-
 def stop(root: Path, wiki_port: int) -> None:
     """Stop what a previous run started (nodes first, so they save; then nginx, Redis, the wiki)."""
     pidfile = root / "pids.json"
@@ -127,21 +112,10 @@ def stop(root: Path, wiki_port: int) -> None:
         pids: dict[str, int] = json.loads(pidfile.read_text())
         order = sorted(pids, key=lambda name: (name == "redis", name))  # Redis last: the nodes save through it
         for name in order:
-            _stop_group(pids[name])
+            stop_group(pids[name], timeout_s=30)
         pidfile.unlink()
     if (root / "wiki").exists():
         devwiki.down(root / "wiki", wiki_port)
-
-
-def _stop_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGTERM)
-        for _ in range(300):
-            os.killpg(pid, 0)
-            time.sleep(0.1)  # waiting for a process group to exit: no event to wait on
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 if __name__ == "__main__":

@@ -50,6 +50,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..wiki import CHANGE_TAG
+
 __all__ = [
     "ADMIN",
     "ALICE",
@@ -123,7 +125,6 @@ BOT_APPID = "collab"
 BOT_PASSWORD = "0123456789abcdefghijklmnopqrstuv"
 """MediaWiki only accepts bot passwords matching ``^[0-9a-w]{32,}$`` at login (x, y, z silently fail)."""
 BOT_GRANTS = ("basic", "highvolume", "editpage", "createeditmovepage", "editprotected")
-CHANGE_TAG = "collab-sync"
 
 
 class DevWikiError(RuntimeError):
@@ -305,7 +306,7 @@ def install_loader(wiki: DevWiki, collab_url: str) -> None:
     if not collab_url:
         raise DevWikiError("install_loader needs a collab server URL")
     source = (
-        "/* Real-time collaborative editing: installed by `collab devwiki` (collab/devwiki.py). */\n"
+        "/* Real-time collaborative editing: installed by `collab devwiki` (collab/dev/devwiki.py). */\n"
         f"mw.loader.load({json.dumps(loader_script(collab_url))});\n"
     )
     summary = "--summary=Load the collaborative editor"
@@ -384,7 +385,7 @@ def _settings_php(wiki: DevWiki, rcfeed_port: int | None) -> str:
     """PHP lines appended to the generated ``LocalSettings.php``."""
     lines = [
         "",
-        "# ---- collab/devwiki.py additions ----",
+        "# ---- collab/dev/devwiki.py additions ----",
         "$wgShowExceptionDetails = true;",
         "$wgEnableEmail = false;",
         f"$wgCacheDirectory = {_php_string(str(wiki.dir / 'cache'))};",

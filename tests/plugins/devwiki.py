@@ -18,15 +18,8 @@ from collections.abc import Iterator
 import pytest
 
 from collab.dev import devwiki as dw
+from tests.support.net import free_port
 from tests.wikiclient import WikiUser
-
-
-def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
-    """A port on 127.0.0.1 that is free right now (TCP by default, or ``socket.SOCK_DGRAM``)."""
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="session")

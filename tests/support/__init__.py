@@ -1,1 +1,1 @@
-"""Test support: fakes and helpers shared by test modules (test modules never import each other)."""
+"""Helpers shared by test modules: test modules never import each other, only these, the plugins and the clients."""

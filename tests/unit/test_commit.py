@@ -113,11 +113,7 @@ class World:
         await self.settle()
 
     async def settle(self) -> None:
-        for _ in range(10_000):
-            if not len(self.tasks):
-                return
-            await asyncio.sleep(0)
-        raise AssertionError("background work did not finish")
+        await asyncio.wait_for(self.tasks.idle(), timeout=5)
 
     def bot_saves(self, title: str) -> list[str]:
         return [r.text for r in self.wiki.pages.get(title, []) if r.user == self.wiki.bot]

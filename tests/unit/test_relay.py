@@ -81,12 +81,11 @@ def apply(room: PageRoom, sid: str, update: bytes) -> None:
 
 
 async def drained(tasks: TaskSet) -> None:
-    while len(tasks):
-        await asyncio.sleep(0)
+    await asyncio.wait_for(tasks.idle(), timeout=5)
 
 
 async def test_a_change_reaches_the_other_connections_of_the_page_but_not_its_sender(setup):
-    store, relay, wire, room, tasks = setup
+    _, relay, wire, room, tasks = setup
     for sid in ("alice", "bob", "carol"):
         relay.add("Page", sid)
     relay.add("Other", "dave")
@@ -133,7 +132,7 @@ async def test_a_status_never_overtakes_the_change_it_announces_and_a_burst_is_c
 
 
 async def test_a_connection_that_left_gets_nothing_more(setup):
-    store, relay, wire, room, tasks = setup
+    _, relay, wire, room, tasks = setup
     relay.add("Page", "bob")
     relay.remove("Page", "bob")
     apply(room, "alice", typed(room, "!"))
