@@ -17,7 +17,7 @@ from aiohttp import web
 from .admin.hub import AdminAuth, AdminHub, SessionView
 from .admin.metrics import Metrics, sqlite_bytes
 from .auth import Authorizer, Limits, OriginPolicy, StaleMessageFilter, parse_networks, tls_context
-from .cluster.node import Cluster
+from .cluster import Cluster
 from .commit import CommitManager
 from .config import Settings
 from .errors import CollabError, WikiError

@@ -339,6 +339,27 @@ class CommitManager:
         room.merge_fork(fork_doc, merge.wiki_origin(saved))
         self.registry.set_base(room, Base(saved.revid, saved.text, fork_doc.get_update(), saved.timestamp))
 
+    async def adopt(
+        self, room: PageRoom, *, sent_state: bytes, sent_text: str, authors: list[str], saved: Revision
+    ) -> None:
+        """A save of ours landed as ``saved``: merge what the wiki stored, set the new base, settle the credited
+        co-authors, record the revision, announce ``saved`` to the editors on every node.
+
+        Cluster mode: a node taking over a page whose last lease holder died right after the wiki took its
+        save finishes that save exactly as the holder would have (``cluster.takeover``).
+        """
+        self._reconcile(room, sent_state, sent_text, saved)
+        kept = type(room.contributions)()  # who typed since: counted for the next save
+        for name in room.contributions.authors:
+            if name not in authors:
+                kept.record(name)
+        room.contributions = kept
+        self.registry.persist_authors(room)
+        self.registry.store.add_revision(
+            room.title, RevisionRecord(saved.revid, saved.timestamp, authors, saved.comment)
+        )
+        await self.notify(room.title, "saved", f"saved as revision {saved.revid}", revid=saved.revid, coauthors=authors)
+
     async def merge_outside(self, room: PageRoom, latest: Revision) -> None:
         """Three-way merge of an outside revision: base -> latest replayed onto a fork of the base."""
         if latest.revid == room.base.revid:
