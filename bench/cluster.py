@@ -2,7 +2,7 @@
 
 ``.venv/bin/python -m bench.cluster [--seconds 5] [--nodes 1 3] [--fsync everysec always]``
 
-Part 1 (``log``): N simulated nodes, each with the real :class:`collab.cluster.store.Writer` (the pipelined,
+Part 1 (``log``): N simulated nodes, each with the real :class:`collab.cluster.writer.Writer` (the pipelined,
 ordered queue a node logs with), append 30-byte keystroke updates to 100 pages as fast as Redis takes them,
 while one reader per node follows every page's Stream with ``XREAD`` like a node holding all of them.
 Reports appended updates/s, Redis CPU (from /proc), and the AOF written.
@@ -27,10 +27,13 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from collab.cluster.store import Writer, key
+from collab.cluster import codec
+from collab.cluster.keys import key
+from collab.cluster.writer import Writer
 from collab.dev.procs import wait_http
 
 UPDATE = bytes(30)  # the size of a typical one-character Yjs update
+ENTRY = codec.encode(codec.Update("bench", UPDATE))  # the stream entry a node logs for it
 
 
 def _free_port() -> int:
@@ -75,7 +78,7 @@ async def _node(url: str, pages: list[str], stop: asyncio.Event, counts: list[in
     while not stop.is_set():
         for _ in range(256):  # keep the queue full: the writer sends it in pipelined batches
             title = pages[i % len(pages)]
-            writer.submit(lambda pipe, title=title: pipe.xadd(key(title, "log"), {"k": "u", "n": "bench", "u": UPDATE}))
+            writer.submit(lambda pipe, title=title: pipe.xadd(key(title, "log"), ENTRY))
             i += 1
         await writer.durable()
         counts[0] += 256

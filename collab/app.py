@@ -24,7 +24,7 @@ from aiohttp import web
 from .admin.hub import AdminAuth, AdminHub, SessionView
 from .admin.metrics import Metrics, sqlite_bytes
 from .auth import Authorizer
-from .cluster.node import Cluster
+from .cluster import Cluster
 from .commit import CommitManager
 from .config import STATIC_DIR, Settings
 from .errors import CollabError, WikiError

@@ -51,7 +51,7 @@ class Editors(Protocol):
 
 class CommitLease(Protocol):
     """Which node may save a page. One node: always this one (:class:`SoleCommitter`); a cluster: the holder
-    of the page's lease in Redis (``cluster.lease``), so exactly one node saves each page."""
+    of the page's lease in Redis (``cluster.lease.ClusterLease``), so exactly one node saves each page."""
 
     async def acquire(self, title: str) -> bool:
         """Take or keep the page's commit lease; False while another live node holds it."""
@@ -335,11 +335,10 @@ class CommitManager:
     async def adopt(
         self, room: PageRoom, *, sent_state: bytes, sent_text: str, authors: list[str], saved: Revision
     ) -> None:
-        """A save of ours landed as ``saved`` though the node that made it died before its read-back
-        (cluster take-over): finish it exactly as that node would have."""
+        """A save of ours landed as ``saved`` though the node that made it died before its read-back: finish
+        it exactly as that node would have (cluster mode: a node taking over a page's lease, ``cluster.takeover``)."""
         self._settle_credits(room, authors)
         self._landed(room, sent_state, sent_text, authors, saved, saved.comment, record=True)
-        log.info("adopted revision %d of %r, saved before a take-over", saved.revid, room.title)
 
     def _settle_credits(self, room: PageRoom, authors: list[str]) -> None:
         """``authors`` are credited by the save that was just made; whoever else changed the text since

@@ -362,22 +362,26 @@ async def test_editors_on_different_nodes_see_each_others_presence_and_a_late_jo
 
 
 async def test_every_node_publishes_its_session_rows_for_the_admin_view(redis_server: RedisFactory):
-    from collab.cluster.node import Cluster
+    from collab.cluster import Cluster
 
     redis = redis_server()
     one = Cluster(redis.url, port=1001, lease_s=5)
     two = Cluster(redis.url, port=1002, lease_s=5)
-    one._rows = lambda: [{"title": "Page A", "node": one.name, "editors": [{"user": "Alice"}]}]
-    two._rows = lambda: [{"title": "Page B", "node": two.name, "editors": [{"user": "Bob"}]}]
+    one.presence.rows = lambda: [{"title": "Page A", "node": one.name, "editors": [{"user": "Alice"}]}]
+    two.presence.rows = lambda: [{"title": "Page B", "node": two.name, "editors": [{"user": "Bob"}]}]
+
+    async def every_row(cluster: Cluster) -> list[dict[str, Any]]:
+        return [row for node in await cluster.nodes() for row in node["rows"]]
+
     try:
-        await one.publish_presence()
-        await two.publish_presence()
-        rows = await one.sessions()
+        await one.presence.publish()
+        await two.presence.publish()
+        rows = await every_row(one)
         assert sorted((r["title"], r["editors"][0]["user"]) for r in rows) == [("Page A", "Alice"), ("Page B", "Bob")]
         assert {n["name"] for n in await two.nodes()} == {one.name, two.name}
     finally:
         await two.close()  # leaving removes its rows at once
-        assert [r["title"] for r in await one.sessions()] == ["Page A"]
+        assert [r["title"] for r in await every_row(one)] == ["Page A"]
         await one.close()
 
 
@@ -441,14 +445,16 @@ async def test_the_redis_log_compacts_into_a_snapshot_never_backwards_and_keeps_
     import redis.asyncio as aioredis
 
     from collab.cluster import store as rs
+    from collab.cluster.keys import key
+    from collab.cluster.writer import Writer
     from collab.room import Base, ClientOrigin, PageRoom, seed_update
 
     redis = redis_server()
     client = aioredis.Redis.from_url(redis.url)
-    writer = rs.Writer(client)
+    writer = Writer(client)
     running = asyncio.create_task(writer.run())
     store = rs.RedisStore(client, writer, "node-a/1", lambda title: None)
-    log_key = rs.key("Page", "log")
+    log_key = key("Page", "log")
     try:
         assert await store.fetch("Page") is None  # not in the log: this node seeds it
         base = Base(None, "", seed_update("Page", None, ""))
@@ -458,16 +464,16 @@ async def test_the_redis_log_compacts_into_a_snapshot_never_backwards_and_keeps_
         for i in range(50):
             room.replace_text(room.current_text() + f"w{i} ", ClientOrigin("sid", "Alice"))
         await store.durable()
-        store.applied["Page"] = str(await store.last_id("Page"))  # as if this node's reader had read it all
+        store.advance("Page", str(await store.last_id("Page")))  # as if this node's reader had read it all
         store.compact("Page", room.full_state())
         await store.durable()
         assert await client.xlen(log_key) == 51, "entries younger than the grace period stay"
         monkeypatch.setattr(rs, "TRIM_GRACE_MS", 0)
-        through = store.applied["Page"]
+        through = store.position("Page")
         for i in range(50, 60):
             room.replace_text(room.current_text() + f"w{i} ", ClientOrigin("sid", "Alice"))
         await store.durable()
-        store.applied["Page"] = str(await store.last_id("Page"))
+        store.advance("Page", str(await store.last_id("Page")))
         store.compact("Page", room.full_state())
         await store.durable()
         assert await client.xlen(log_key) == 1, "only the entry the snapshot ends with remains"
@@ -478,12 +484,12 @@ async def test_the_redis_log_compacts_into_a_snapshot_never_backwards_and_keeps_
             rebuilt.apply_update(update, ClientOrigin("load", "-"))
         assert rebuilt.current_text() == room.current_text()
         # A node behind the others compacts with an older position: the snapshot does not move back.
-        snapshot = await client.hget(rs.key("Page", "page"), "snapshot")
-        store.applied["Page"] = through
+        snapshot = await client.hget(key("Page", "page"), "snapshot")
+        store.advance("Page", through)
         store.compact("Page", b"stale")
         room.replace_text(room.current_text() + "tail", ClientOrigin("sid", "Bob"))
         await store.durable()
-        assert await client.hget(rs.key("Page", "page"), "snapshot") == snapshot
+        assert await client.hget(key("Page", "page"), "snapshot") == snapshot
         stored = await store.fetch("Page")
         assert stored is not None and stored.tail_length == 1
         rebuilt = PageRoom("Page", stored.base)
