@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from . import merge, wikitext
 from .errors import EditConflict, SaveRefused, WikiError, WikiUnavailable
 from .events import Observer
+from .lease import CommitLease, SoleCommitter
 from .registry import Registry
 from .room import Base, ClientOrigin, Contributions, Origin, PageRoom
 from .signatures import Signer
@@ -47,37 +48,6 @@ class Editors(Protocol):
     async def recheck(self, title: str | None = None, *, writers_only: bool = False) -> None:
         """Ask the wiki again whether the page's editors may still edit (a blocked user stops here)."""
         ...
-
-
-class CommitLease(Protocol):
-    """Which node may save a page. One node: always this one (:class:`SoleCommitter`); a cluster: the holder
-    of the page's lease in Redis (``cluster.lease.ClusterLease``), so exactly one node saves each page."""
-
-    async def acquire(self, title: str) -> bool:
-        """Take or keep the page's commit lease; False while another live node holds it."""
-        ...
-
-    async def confirm(self, title: str, sent_state: bytes, text: str, baserevid: int | None) -> bool:
-        """Right before calling the wiki: whether the lease is still ours (checked atomically; the save about
-        to be made is recorded, so a node taking over after a crash can tell whether it landed)."""
-        ...
-
-    async def delegate(self, title: str) -> int | None:
-        """Ask the node holding the lease to save the page now; the revid it saved (None: nothing new)."""
-        ...
-
-
-class SoleCommitter:
-    """The single-node lease: this process always saves."""
-
-    async def acquire(self, title: str) -> bool:
-        return True
-
-    async def confirm(self, title: str, sent_state: bytes, text: str, baserevid: int | None) -> bool:
-        return True
-
-    async def delegate(self, title: str) -> int | None:  # pragma: no cover - acquire() never refuses
-        return None
 
 
 @dataclass

@@ -17,22 +17,21 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import protocol as p
+from . import sync
 from .auth import Authorizer, Identity
-from .errors import CollabError, InvalidTitle, ProtocolError, Refused, WikiError, WikiUnavailable
+from .errors import CollabError, InvalidTitle, Refused, WikiError, WikiUnavailable
 from .events import Observer
 from .limits import SAVE_COST, Budget, Limiter, Limits
 from .origins import Network, client_ip
 from .recheck import recheck
 from .registry import Registry
 from .relay import Relay, Wire
-from .room import ClientOrigin, Origin, PageRoom, text_bytes_after
+from .room import ClientOrigin, Origin, PageRoom
 from .tasks import TaskSet
 from .titles import check_title
 from .wiki import Wiki
 
 log = logging.getLogger(__name__)
-
-MAX_STRIKES = 25
 
 
 class Committer(Protocol):
@@ -276,92 +275,10 @@ class Sessions:
         """Ask the wiki again whether each connection may still use its pages (see ``recheck.py``)."""
         await recheck(self, title, writers_only=writers_only)
 
-    # ---- messages --------------------------------------------------------------------------------
+    # ---- messages (what each one does: sync.py) ------------------------------------------------------
     async def y(self, sid: str, title: Any, msg: Any) -> None:
         """One y-protocol message (sync step 1/2, update, awareness, query) from a connection."""
-        conn = self.connections.get(sid)
-        if conn is None:
-            return
-        if isinstance(msg, bytes | bytearray) and len(msg) > self.limits.max_message_bytes:
-            await self._too_large(conn, title if isinstance(title, str) else "", len(msg))
-            return
-        user_key = conn.identity.user_key if conn.identity is not None else None
-        if conn.budget is not None and (verdict := self.limiter.message(conn.budget, user_key)):
-            await self._throttled(conn, title if isinstance(title, str) else "", verdict, msg)
-            return
-        if not isinstance(title, str) or title not in conn.pages:
-            await self._strike(conn, title if isinstance(title, str) else "", "notjoined", "join the page first")
-            return
-        room = self.registry.rooms.get(title)
-        if room is None:
-            await self._strike(conn, title, "notjoined", "the page is not open; join again")
-            return
-        joined = conn.pages[title]
-        joined.last_active = time.time()
-        try:
-            message = p.parse_message(msg)
-            if joined.resync:
-                # The first message after a throttled run: ask the client for everything we lack. Its
-                # step-2 answer carries this change too, and whatever the rate limit dropped before it.
-                joined.resync = False
-                await self.send_y(sid, title, p.sync_step1(room.state_vector()))
-                if joined.resend_state and message.kind != "step1":
-                    await self.send_y(sid, title, p.sync_step2(room.full_state()))
-                joined.resend_state = False
-                if message.kind in ("step2", "update"):
-                    return
-            await self._handle(conn, joined, room, message)
-        except ProtocolError as exc:
-            await self._strike(conn, title, exc.code, exc.message)
-        except Exception as exc:  # Yrs raises plain exceptions for bytes it cannot decode
-            log.info("dropped a message from sid=%s on %r: %s: %s", sid, title, type(exc).__name__, exc)
-            await self._strike(conn, title, "badmessage", f"the message could not be applied: {type(exc).__name__}")
-
-    async def _handle(self, conn: Connection, joined: Joined, room: PageRoom, message: p.Message) -> None:
-        kind = message.kind
-        if kind == "step1":
-            p.check_state_vector(message.payload)
-            await self.registry.store.durable()  # the answer may hold updates still being logged (cluster)
-            await self.send_y(conn.sid, room.title, p.sync_step2(room.update_since(message.payload)))
-        elif kind in ("step2", "update"):
-            info = p.check_update(message.payload)
-            if joined.readonly:
-                if info.has_structs or info.has_deletes:  # (an empty step 2 answers our step 1 on every join)
-                    self.rejected("readonly_update", room.title, conn.user)
-                    await self.status(conn.sid, room.title, "readonly", f"your change was not applied: {joined.reason}")
-                return
-            if room.lacks(info):
-                await self.send_y(conn.sid, room.title, p.sync_step1(room.state_vector()))  # ask for the history
-                raise ProtocolError("update depends on changes the server has not seen; resyncing")
-            if not await self._fits(conn, room, message.payload):
-                return
-            origin = conn.origin
-            if origin is None or origin.user != conn.user:
-                origin = conn.origin = ClientOrigin(conn.sid, conn.user)
-            room.apply_client_update(message.payload, info, origin)
-        elif kind == "awareness":
-            entries = p.check_awareness(message.payload)
-            room.awareness_ids.setdefault(conn.sid, set()).update(e.client_id for e in entries)
-            room.awareness.apply_awareness_update(message.payload, conn.sid)
-            self.relay.broadcast(room.title, p.awareness_message(message.payload), skip_sid=conn.sid)
-        elif kind == "query":
-            snapshot = room.awareness_snapshot()
-            if snapshot is not None:
-                await self.send_y(conn.sid, room.title, p.awareness_message(snapshot))
-
-    async def _fits(self, conn: Connection, room: PageRoom, update: bytes) -> bool:
-        """Whether the page stays within its size limit with ``update`` (else the editor is told)."""
-        limit = self.limits.document_limit(self.wiki.site_info.max_article_bytes)
-        # Cheap bound first (the text cannot grow by more than the update's size), exact check near it.
-        if room.size_bound() + len(update) <= limit or room.text_bytes() + len(update) <= limit:
-            return True
-        size = text_bytes_after(room.full_state(), update)
-        if size <= limit:
-            return True
-        self.rejected("document_too_large", room.title, conn.user)
-        message = f"the page would be {size} bytes, more than the limit of {limit}: not applied"
-        await self.status(conn.sid, room.title, "error", message, code="toolarge")
-        return False
+        await sync.receive(self, sid, title, msg)
 
     def _changed(self, room: PageRoom, update: bytes, origin: Origin) -> None:
         if isinstance(origin, ClientOrigin):
@@ -381,46 +298,3 @@ class Sessions:
             return
         await self.status(sid, title, "removed", reason)
         await self._leave(conn, title)
-
-    # ---- bad input and limits (limits.py decides; this applies) ------------------------------------
-    async def _strike(self, conn: Connection, title: str, code: str, message: str) -> None:
-        conn.strikes += 1
-        self.observer.rejected(title, conn.user, code)
-        await self.status(conn.sid, title, "error", message, code=code)
-        if conn.strikes >= MAX_STRIKES:
-            log.warning("disconnecting sid=%s user=%s after %d bad messages", conn.sid, conn.user, conn.strikes)
-            await self.wire.disconnect(conn.sid)
-
-    async def _too_large(self, conn: Connection, title: str, size: int) -> None:
-        """Say why, then disconnect: a server-side disconnect is one Socket.IO clients do not retry, so
-        the client does not reconnect and resend the same message forever."""
-        limit = self.limits.max_message_bytes
-        self.rejected("message_too_large", title, conn.user)
-        log.warning("disconnecting sid=%s user=%s: a message of %d bytes (limit %d)", conn.sid, conn.user, size, limit)
-        message = (
-            f"a message of {size} bytes is larger than this server accepts ({limit} bytes): "
-            "disconnected; reload the page to continue"
-        )
-        await self.status(conn.sid, title, "error", message, code="toolarge")
-        await self.wire.disconnect(conn.sid, close_tcp=True)
-
-    async def _throttled(self, conn: Connection, title: str, reason: str, msg: object) -> None:
-        self.rejected(reason, title, conn.user)
-        joined = conn.pages.get(title)
-        if joined is not None:
-            joined.resync = True
-            if isinstance(msg, bytes | bytearray) and msg[:2] == b"\x00\x00":
-                joined.resend_state = True  # its sync step 1 was dropped: it still lacks our state
-        assert conn.budget is not None
-        drop = self.limiter.drop(conn.budget)
-        if drop == "first":
-            who = "this connection sends" if reason == "rate_connection" else "your connections send"
-            message = f"{who} too many messages: slow down (dropped changes are asked for again)"
-            await self.status(conn.sid, title, "error", message, code="ratelimited")
-        elif drop == "flood":
-            self.rejected("flood", title, conn.user)
-            penalty = self.limiter.penalise(conn.identity.join_key) if conn.identity is not None else 0.0
-            log.warning("disconnecting sid=%s user=%s ip=%s: flooding (%d messages dropped); no bursts for %.0f s",
-                        conn.sid, conn.user, conn.ip, conn.budget.dropped_total, penalty)  # fmt: skip
-            await self.status(conn.sid, title, "error", "disconnected: far too many messages", code="ratelimited")
-            await self.wire.disconnect(conn.sid, close_tcp=True)

@@ -95,7 +95,7 @@ class LeaseOwner(Protocol):
 
 
 class ClusterLease:
-    """The commit lease of each page (implements :class:`collab.commit.CommitLease`)."""
+    """The commit lease of each page (implements :class:`collab.lease.CommitLease`)."""
 
     def __init__(
         self,
