@@ -416,3 +416,38 @@ class CommitManager:
                     await self.save_now(room)
                 except WikiError as exc:
                     log.error("could not save %r at shutdown (%s); it stays in the log", room.title, exc.message)
+
+    # ---- reading (the admin view) ----------------------------------------------------------------
+    def describe(self, title: str) -> PageReport:
+        """What the admin view shows of a page's commit state (all zeros for a page without bookkeeping).
+
+        Read-only: unlike :meth:`page`, looking creates no bookkeeping.
+        """
+        state = self.pages.get(title)
+        if state is None:
+            return PageReport()
+        saved = state.last_saved
+        return PageReport(
+            saving=state.in_flight is not None and not state.in_flight.done(),
+            saves=state.saves,
+            outside_merges=state.outside_merges,
+            conflicts=state.conflicts,
+            last_error=state.last_error,
+            last_revid=saved.get("revid"),
+            last_timestamp=saved.get("timestamp"),
+            last_coauthors=tuple(saved.get("coauthors", ())),
+        )
+
+
+@dataclass(frozen=True)
+class PageReport:
+    """A snapshot of one page's commit state, for the admin view (:meth:`CommitManager.describe`)."""
+
+    saving: bool = False  # a save is in flight
+    saves: int = 0  # revisions saved since the page was loaded
+    outside_merges: int = 0
+    conflicts: int = 0
+    last_error: str | None = None  # the last save's failure, None once a save succeeds
+    last_revid: int | None = None  # the last revision saved since the page was loaded (None: none yet)
+    last_timestamp: str | None = None
+    last_coauthors: tuple[str, ...] = ()
