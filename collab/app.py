@@ -14,8 +14,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from .admin.hub import AdminAuth, AdminHub, SessionView
-from .admin.metrics import Metrics, sqlite_bytes
+from .admin import AdminAuth, AdminHub, Metrics, SessionView, sqlite_bytes
 from .auth import Authorizer, Limits, OriginPolicy, StaleMessageFilter, parse_networks, tls_context
 from .cluster.node import Cluster
 from .commit import CommitManager
