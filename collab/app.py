@@ -21,8 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .admin.hub import AdminAuth, AdminHub, SessionView
-from .admin.metrics import Metrics, sqlite_bytes
+from .admin import AdminAuth, AdminHub, Metrics, SessionView, sqlite_bytes
 from .auth import Authorizer
 from .cluster import Cluster
 from .commit import CommitManager
@@ -132,7 +131,7 @@ class Service:
         self.observer.observers += [self.relay, self.metrics, self.admin]
         if self.cluster is not None:
             self._bind_cluster(self.cluster, sessions)
-        self.watcher = OutsideEditWatcher(self.registry, self.wiki, self._check_outside, poll_s=settings.poll_s)
+        self.watcher = OutsideEditWatcher(self.registry, self.wiki, self.commits, poll_s=settings.poll_s)
         self.app = web.Application(client_max_size=self.limits.transport_bytes)
         self.app[SERVICE] = self
         self.app.cleanup_ctx.append(_lifespan)
@@ -177,11 +176,6 @@ class Service:
         if self.cluster is not None:
             return self.cluster.used_memory  # Redis' used_memory, refreshed every few seconds
         return sqlite_bytes(self.sqlite_path) if self.sqlite_path else 0.0
-
-    async def _check_outside(self, title: str, lastrevid: int | None) -> None:
-        room = self.registry.rooms.get(title)
-        if room is not None:
-            await self.commits.check_outside(room, lastrevid)
 
     def _routes(self) -> None:
         self.app.router.add_get("/healthz", self.healthz)

@@ -23,7 +23,7 @@ from .errors import EditConflict, SaveRefused, WikiError, WikiUnavailable
 from .events import Observer
 from .lease import CommitLease, SoleCommitter
 from .registry import Registry
-from .room import Base, ClientOrigin, Contributions, Origin, PageRoom
+from .room import ClientOrigin, Contributions, Origin, PageRoom
 from .signatures import Signer
 from .store import RevisionRecord
 from .tasks import Clock, LoopClock, TaskSet, Timer
@@ -68,7 +68,8 @@ class PageCommit:
     outside_merges: int = 0
     conflicts: int = 0
     last_error: str | None = None
-    last_saved: dict[str, Any] | None = None
+    last_saved: Revision | None = None  # the last revision this node saved (or adopted) of the page
+    last_coauthors: tuple[str, ...] = ()
 
     def cancel(self, *, unload: bool = False) -> None:
         """Cancel the save timers (and the unload timer too)."""
@@ -332,9 +333,7 @@ class CommitManager:
     ) -> None:
         """Merge what the wiki stored (merged, normalised, expanded) into the live document through a fork of
         the text as sent, make it the new base, and (``record``: a new revision) record and announce it."""
-        fork_doc = merge.fork_with_text(sent_state, sent_text, saved.text)
-        room.merge_fork(fork_doc, merge.wiki_origin(saved))
-        self.registry.set_base(room, Base(saved.revid, saved.text, fork_doc.get_update(), saved.timestamp))
+        merge.merge_revision(self.registry, room, sent_state, sent_text, saved)
         self.registry.persist_authors(room)
         state = self.page(room.title)
         state.persisted_authors = len(room.contributions.authors)
@@ -343,7 +342,7 @@ class CommitManager:
         state.saves += 1
         revision = RevisionRecord(saved.revid, saved.timestamp, authors, summary)
         self.registry.store.add_revision(room.title, revision)
-        state.last_saved = {"revid": saved.revid, "timestamp": saved.timestamp, "coauthors": authors}
+        state.last_saved, state.last_coauthors = saved, tuple(authors)
         log.info("saved %r as revision %d by %s", room.title, saved.revid, ", ".join(authors) or "-")
         message = f"saved as revision {saved.revid}"
         self._announce(room.title, "saved", message, revid=saved.revid, coauthors=authors)
@@ -352,9 +351,7 @@ class CommitManager:
         """Three-way merge of an outside revision: base -> latest replayed onto a fork of the base."""
         if latest.revid == room.base.revid:
             return
-        fork_doc = merge.fork_with_text(room.base.state, room.base.text, latest.text)
-        room.merge_fork(fork_doc, merge.wiki_origin(latest))
-        self.registry.set_base(room, Base(latest.revid, latest.text, fork_doc.get_update(), latest.timestamp))
+        merge.merge_revision(self.registry, room, room.base.state, room.base.text, latest)
         self.page(room.title).outside_merges += 1
         self.observer.outside_merged(room.title, latest.revid, latest.user)
         log.info("merged outside revision %d of %r by %s", latest.revid, room.title, latest.user)
@@ -390,3 +387,38 @@ class CommitManager:
                     await self.save_now(room)
                 except WikiError as exc:
                     log.error("could not save %r at shutdown (%s); it stays in the log", room.title, exc.message)
+
+    # ---- reading (the admin view) ----------------------------------------------------------------
+    def describe(self, title: str) -> PageReport:
+        """What the admin view shows of a page's commit state (all zeros for a page without bookkeeping).
+
+        Read-only: unlike :meth:`page`, looking creates no bookkeeping.
+        """
+        state = self.pages.get(title)
+        if state is None:
+            return PageReport()
+        saved = state.last_saved
+        return PageReport(
+            saving=state.in_flight is not None and not state.in_flight.done(),
+            saves=state.saves,
+            outside_merges=state.outside_merges,
+            conflicts=state.conflicts,
+            last_error=state.last_error,
+            last_revid=saved.revid if saved else None,
+            last_timestamp=saved.timestamp if saved else None,
+            last_coauthors=state.last_coauthors,
+        )
+
+
+@dataclass(frozen=True)
+class PageReport:
+    """A snapshot of one page's commit state, for the admin view (:meth:`CommitManager.describe`)."""
+
+    saving: bool = False  # a save is in flight
+    saves: int = 0  # revisions saved since the page was loaded
+    outside_merges: int = 0
+    conflicts: int = 0
+    last_error: str | None = None  # the last save's failure, None once a save succeeds
+    last_revid: int | None = None  # the last revision saved since the page was loaded (None: none yet)
+    last_timestamp: str | None = None
+    last_coauthors: tuple[str, ...] = ()

@@ -5,24 +5,29 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from .errors import WikiError
 from .registry import Registry
+from .room import PageRoom
 from .wiki import Wiki
 
 log = logging.getLogger(__name__)
 
-Check = Callable[[str, int | None], Awaitable[None]]  # (title, lastrevid)
+
+class OutsideMerger(Protocol):
+    """Who reacts to a page's latest revision id (``commit.CommitManager``)."""
+
+    async def check_outside(self, room: PageRoom, lastrevid: int | None) -> None: ...
 
 
 class OutsideEditWatcher:
     """Polls ``lastrevid`` of every open page; also wakes up on the wiki's ``$wgRCFeeds`` datagrams."""
 
-    def __init__(self, registry: Registry, wiki: Wiki, check: Check, *, poll_s: float) -> None:
+    def __init__(self, registry: Registry, wiki: Wiki, merger: OutsideMerger, *, poll_s: float) -> None:
         self.registry = registry
         self.wiki = wiki
-        self.check = check
+        self.merger = merger
         self.poll_s = poll_s
         self._wake = asyncio.Event()
         self._transport: asyncio.DatagramTransport | None = None
@@ -44,9 +49,10 @@ class OutsideEditWatcher:
                 log.info("polling the wiki failed: %s", exc.message)
                 continue
             for title in titles:
-                if title in revids and title in self.registry.rooms:
+                room = self.registry.rooms.get(title)
+                if title in revids and room is not None:
                     try:
-                        await self.check(title, revids[title])
+                        await self.merger.check_outside(room, revids[title])
                     except WikiError as exc:
                         log.info("could not merge the outside edit of %r: %s", title, exc.message)
 

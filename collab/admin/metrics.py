@@ -7,7 +7,6 @@ log size) are read when scraped, from callables app.py passes in, not maintained
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +15,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 
 from ..events import Observer
+from ..protocol import error
+from .auth import bearer_token, token_matches
 
 # Relaying is an in-process fan-out (sub-millisecond when healthy); saving is a wiki round trip (seconds).
 RELAY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -36,43 +37,43 @@ class Metrics(Observer):
     ) -> None:
         self.token = token
         self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        Gauge("collab_connections", "Open Socket.IO connections of editors.", registry=r).set_function(connections)
-        Gauge("collab_pages_open", "Pages whose live document is in memory.", registry=r).set_function(pages_open)
-        Gauge("collab_editors", "Editor sessions: (connection, page) pairs joined.", registry=r).set_function(editors)
-        Gauge(
-            "collab_log_bytes", "Size of the durable update log on disk (database and WAL).", registry=r
-        ).set_function(log_bytes)
-        self.joins = Counter("collab_joins", "Pages joined by a connection.", registry=r)
-        self.updates_in = Counter("collab_updates_in", "Editors' document changes applied.", registry=r)
-        self.updates_out = Counter(
-            "collab_updates_out", "Document updates sent to connections (one per recipient).", registry=r
-        )
-        self.relay_latency = Histogram(
+
+        def gauge(name: str, doc: str, read: Callable[[], float]) -> None:
+            Gauge(name, doc, registry=self.registry).set_function(read)
+
+        def counter(name: str, doc: str, *labels: str) -> Counter:
+            return Counter(name, doc, labels, registry=self.registry)
+
+        def histogram(name: str, doc: str, buckets: tuple[float, ...]) -> Histogram:
+            return Histogram(name, doc, buckets=buckets, registry=self.registry)
+
+        gauge("collab_connections", "Open Socket.IO connections of editors.", connections)
+        gauge("collab_pages_open", "Pages whose live document is in memory.", pages_open)
+        gauge("collab_editors", "Editor sessions: (connection, page) pairs joined.", editors)
+        gauge("collab_log_bytes", "Size of the durable update log on disk (database and WAL).", log_bytes)
+        self.joins = counter("collab_joins", "Pages joined by a connection.")
+        self.updates_in = counter("collab_updates_in", "Editors' document changes applied.")
+        self.updates_out = counter("collab_updates_out", "Document updates sent to connections (one per recipient).")
+        self.relay_latency = histogram(
             "collab_relay_latency_seconds",
             "From applying an update to having handed it to every other editor of the page.",
-            buckets=RELAY_BUCKETS,
-            registry=r,
+            RELAY_BUCKETS,
         )
-        self.saves = Counter(
-            "collab_saves",
-            "Save cycles by result: ok (a new revision), noop (nothing new), failed.",
-            ["result"],
-            registry=r,
+        self.saves = counter(
+            "collab_saves", "Save cycles by result: ok (a new revision), noop (nothing new), failed.", "result"
         )
-        self.save_failures = Counter("collab_save_failures", "Failed saves by error code.", ["code"], registry=r)
-        self.save_latency = Histogram(
+        self.save_failures = counter("collab_save_failures", "Failed saves by error code.", "code")
+        self.save_latency = histogram(
             "collab_save_latency_seconds",
             "Duration of save cycles that reached the wiki (ok or failed), read-back and merge included.",
-            buckets=SAVE_BUCKETS,
-            registry=r,
+            SAVE_BUCKETS,
         )
-        self.outside_merges = Counter(
-            "collab_outside_edits_merged", "Revisions saved outside a session merged into it.", registry=r
+        self.outside_merges = counter(
+            "collab_outside_edits_merged", "Revisions saved outside a session merged into it."
         )
-        self.conflicts = Counter("collab_edit_conflicts", "Edit conflicts answered by the wiki.", registry=r)
-        self.rejected_messages = Counter(
-            "collab_messages_rejected", "Messages refused, by reason (protocol error code).", ["reason"], registry=r
+        self.conflicts = counter("collab_edit_conflicts", "Edit conflicts answered by the wiki.")
+        self.rejected_messages = counter(
+            "collab_messages_rejected", "Messages refused, by reason (protocol error code).", "reason"
         )
         for result in ("ok", "noop", "failed"):
             self.saves.labels(result)  # present (at 0) before the first save
@@ -119,24 +120,14 @@ class Metrics(Observer):
             given = bearer_token(request.headers.get("Authorization", ""))
             if given is None:
                 return web.json_response(
-                    {"ok": False, "error": {"code": "unauthorized", "message": "a bearer token is required"}},
+                    error("unauthorized", "a bearer token is required"),
                     status=401,
                     headers={"WWW-Authenticate": 'Bearer realm="collab-metrics"'},
                 )
-            if not hmac.compare_digest(given.encode(), self.token.encode()):
-                return web.json_response(
-                    {"ok": False, "error": {"code": "forbidden", "message": "wrong metrics token"}}, status=403
-                )
+            if not token_matches(given, self.token):
+                return web.json_response(error("forbidden", "wrong metrics token"), status=403)
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
         return web.Response(body=encoder(self.registry), headers={"Content-Type": content_type})
-
-
-def bearer_token(header: str) -> str | None:
-    """The token of an ``Authorization: Bearer <token>`` header value, else None."""
-    scheme, _, value = header.strip().partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        return None
-    return value.strip()
 
 
 def sqlite_bytes(path: Path) -> float:

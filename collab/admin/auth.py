@@ -1,0 +1,88 @@
+"""Who may see the sessions: the admin token, else membership of the wiki's admin group.
+
+Members of the wiki group ``--admin-group`` are recognised by their wiki session cookie, forwarded to the
+wiki's ``meta=userinfo`` exactly like an editor's; scripts send ``--admin-token`` as
+``Authorization: Bearer <token>`` (or as ``{"token": ...}`` in the Socket.IO ``auth`` payload). The bearer
+and token helpers here also guard ``/metrics`` (:mod:`collab.admin.metrics`).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from ..errors import NotAuthorized
+from ..wiki import User
+
+
+class WhoAmI(Protocol):
+    """Asks the wiki who a session cookie belongs to (implemented by mediawiki.MediaWiki)."""
+
+    async def whoami(self, cookie: str | None) -> User: ...
+
+
+@dataclass(frozen=True)
+class Admin:
+    """An authenticated admin: a wiki user of the admin group, or the holder of the admin token."""
+
+    name: str
+    via: str  # "wiki" or "token"
+
+    @property
+    def label(self) -> str:
+        return f"an administrator ({self.name})" if self.via == "wiki" else "an administrator"
+
+
+class AdminAuth:
+    """Decides who is an admin: the admin token, else the wiki session's groups."""
+
+    def __init__(self, wiki: WhoAmI, *, group: str, token: str) -> None:
+        self.wiki = wiki
+        self.group = group
+        self.token = token
+
+    async def identify(self, *, authorization: str | None, cookie: str | None, token: str | None = None) -> Admin:
+        """The admin behind these credentials. An explicit token wins over the cookie.
+
+        Raises:
+            NotAuthorized: no credentials, a wrong token, an anonymous session, or not in the group.
+            WikiError: the wiki could not be asked (WikiUnavailable when it does not answer).
+        """
+        given = token if token else bearer_token(authorization or "")
+        if given is not None:
+            if token_matches(given, self.token):
+                return Admin("token", "token")
+            raise NotAuthorized("the admin token is wrong" if self.token else "this server accepts no admin token")
+        if not cookie:
+            raise NotAuthorized(f"log in to the wiki as a member of the group {self.group!r}")
+        user = await self.wiki.whoami(cookie)
+        if user.anonymous:
+            raise NotAuthorized(f"you are not logged in to the wiki (log in as a member of {self.group!r})")
+        if self.group not in user.groups:
+            raise NotAuthorized(f"{user.name} is not a member of the wiki group {self.group!r}")
+        return Admin(user.name, "wiki")
+
+
+def bearer_token(header: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value, else None."""
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def token_matches(given: str, secret: str) -> bool:
+    """Whether ``given`` is the configured ``secret`` (never when none is configured), in constant time."""
+    return bool(secret) and hmac.compare_digest(given.encode(), secret.encode())
+
+
+# TODO(origins): one origin check for the whole service goes to collab/origins.py; use it here then.
+def same_origin(environ: Mapping[str, Any]) -> bool:
+    """A browser's ``Origin`` (when sent) names this server: the cookie may not be used cross-site."""
+    origin = environ.get("HTTP_ORIGIN")
+    if not origin:
+        return True
+    return urlsplit(str(origin)).netloc == str(environ.get("HTTP_HOST", ""))
