@@ -8,6 +8,7 @@ from pycrdt import Doc, Text
 
 from collab import merge
 from collab.room import Base, ClientOrigin, PageRoom, WikiOrigin, seed_update
+from collab.wiki import Revision
 
 
 def test_a_three_way_merge_keeps_both_sides():
@@ -23,3 +24,20 @@ def test_a_three_way_merge_keeps_both_sides():
     room.merge_fork(fork, WikiOrigin(2, "Admin"))
     assert room.current_text() == "one TWO-AND-A-HALF two three four"
     assert list(room.contributions.authors) == ["Alice"]
+
+
+def test_merging_a_revision_with_the_text_the_room_has_changes_nothing():
+    base_text = "one two three"
+    room = PageRoom("T", Base(1, base_text, seed_update("T", 1, base_text)))
+    heard: list[object] = []
+    room.listeners.append(lambda update, origin: heard.append(origin))
+    room.merge_fork(merge.fork_with_text(room.base.state, base_text, base_text), WikiOrigin(2, "Admin"))
+    assert room.current_text() == base_text and heard == []
+
+
+def test_a_merged_revision_is_credited_to_its_wiki_author_not_to_an_editor():
+    revision = Revision(5, "new text", "2026-12-02T10:00:00Z", "Outsider")
+    assert merge.wiki_origin(revision) == WikiOrigin(5, "Outsider")
+    room = PageRoom("T", Base(1, "old text", seed_update("T", 1, "old text")))
+    room.merge_fork(merge.fork_with_text(room.base.state, "old text", revision.text), merge.wiki_origin(revision))
+    assert room.current_text() == "new text" and list(room.contributions.authors) == []

@@ -28,3 +28,20 @@ def test_a_one_letter_change_in_a_long_paragraph_is_a_one_letter_edit():
     old = "word " * 2000
     new = old[:5000] + "X" + old[5001:]
     assert textdiff.diff(old, new) == [textdiff.Edit(5000, 5001, "X")]
+
+
+def test_equal_texts_need_no_edit_and_a_common_prefix_and_suffix_are_kept():
+    assert textdiff.diff("same", "same") == []
+    long = "x" * 10_000  # longer than a comparison block
+    assert textdiff.common_prefix(long + "a", long + "b") == 10_000
+    assert textdiff.common_suffix("a" + long, "b" + long) == 10_000
+    assert textdiff.diff(long + "a" + long, long + "b" + long) == [textdiff.Edit(10_000, 10_001, "b")]
+
+
+def test_edits_next_to_astral_characters_land_on_the_right_bytes():
+    old, new = "😀中é", "😀X中é!"
+    doc: Doc[Any] = Doc()
+    text = doc.get("wikitext", type=Text)
+    text.insert(0, old)
+    textdiff.apply_edits(text, old, textdiff.diff(old, new))
+    assert str(text) == new

@@ -32,3 +32,14 @@ def test_signature_runs_skip_nowiki_pre_and_comments():
     text = "~~~ ~~~~ ~~~~~ ~~ ~~~~~~ <nowiki>~~~~</nowiki> <pre>~~~~</pre> <!-- ~~~~ -->"
     runs = wikitext.signature_runs(text)
     assert [text[a:b] for a, b in runs] == ["~~~", "~~~~", "~~~~~"]
+
+
+def test_a_summary_drops_section_markers_from_the_end_before_any_name():
+    assert wikitext.summary([], []) == "Collaborative edit by collaborators"
+    text = wikitext.summary(["Alice"], ["History", "A" * 60], limit=60)
+    assert text == "/* History */ Collaborative edit by [[User:Alice|Alice]]"
+
+
+def test_user_links_point_anonymous_editors_to_their_contributions():
+    assert wikitext.user_link("Alice") == "[[User:Alice|Alice]]"
+    assert wikitext.user_link("2001:db8::1", anonymous=True) == "[[Special:Contributions/2001:db8::1|2001:db8::1]]"
