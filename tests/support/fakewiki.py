@@ -1,7 +1,8 @@
 """An in-process wiki implementing the core's port (:class:`collab.wiki.Wiki`), and a fake clock.
 
-For fast unit tests of pure policy (the commit policy, merges, failure paths). Everything that touches a
-real wiki is also tested against the dev wiki (tests/test_commit.py and the end-to-end suites).
+For fast unit tests of pure policy (the commit policy, sessions, re-checks, merges, failure paths).
+Everything that touches a real wiki is also tested against the dev wiki (tests/test_commit.py and the
+end-to-end suites).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from collab.errors import EditConflict, WikiError
+from collab.errors import EditConflict, WikiError, WikiUnavailable
 from collab.wiki import Access, Revision, SiteInfo, User
 
 
@@ -28,7 +29,13 @@ class SaveCall:
 @dataclass
 class FakeWiki:
     """Pages as lists of revisions. ``fail_saves``/``fail_reads``: errors raised by the next calls, in order.
-    ``normalise``: what the wiki does to a saved text (MediaWiki strips trailing whitespace, for example)."""
+    ``normalise``: what the wiki does to a saved text (MediaWiki strips trailing whitespace, for example).
+
+    Who is who and who may do what (``whoami``, ``access``, ``access_of``): ``sessions`` maps a cookie to
+    its logged-in user (any other cookie, or none, is the anonymous user of the client's address);
+    ``cannot_edit``/``cannot_read`` map a user name, or ``"*"`` for everyone, to the wiki's reason why not
+    (blocked, protected...); ``unreachable`` makes these three raise :class:`WikiUnavailable`. Every such
+    question is recorded in ``asked``, in order."""
 
     bot: str = "CollabBot"
     site_info: SiteInfo = field(default_factory=lambda: SiteInfo("http://wiki.test", 2 * 1024 * 1024, 500, frozenset()))
@@ -38,6 +45,11 @@ class FakeWiki:
     fail_saves: list[WikiError] = field(default_factory=list)
     fail_reads: list[WikiError] = field(default_factory=list)
     normalise: Callable[[str], str] = lambda text: text
+    sessions: dict[str, str] = field(default_factory=dict)
+    cannot_edit: dict[str, str] = field(default_factory=dict)
+    cannot_read: dict[str, str] = field(default_factory=dict)
+    unreachable: bool = False
+    asked: list[tuple[str, ...]] = field(default_factory=list)
     _revids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     # ---- test controls ---------------------------------------------------------------------------
@@ -80,18 +92,37 @@ class FakeWiki:
         return self.edit(title, stored, self.bot, summary).revid
 
     async def access(self, title: str, cookie: str | None, *, forwarded_for: str | None = None) -> Access:
-        return await self.access_of(title, "Anonymous")
+        self._ask("access", title, str(cookie), str(forwarded_for))
+        user = self.sessions.get(cookie or "")
+        return self._access(title, user or forwarded_for or "127.0.0.1", anonymous=user is None)
 
     async def access_of(self, title: str, user: str) -> Access:
-        history = self.pages.get(title)
-        lastrevid = history[-1].revid if history else None
-        return Access(title, bool(history), lastrevid, user, False, ("user",), True, None)
+        self._ask("access_of", title, user)
+        return self._access(title, user, anonymous=False)
 
     async def signatures(self, title: str, cookie: str | None) -> dict[str, str] | None:
         return None
 
     async def whoami(self, cookie: str | None) -> User:
-        return User("Anonymous", True, ())
+        self._ask("whoami", str(cookie))
+        user = self.sessions.get(cookie or "")
+        return User(user, False, ("user",)) if user else User("127.0.0.1", True, ())
+
+    # ---- rights ------------------------------------------------------------------------------------
+    def _ask(self, *question: str) -> None:
+        self.asked.append(question)
+        if self.unreachable:
+            raise WikiUnavailable("the fake wiki is unreachable")
+
+    def _access(self, title: str, user: str, *, anonymous: bool) -> Access:
+        history = self.pages.get(title)
+        lastrevid = history[-1].revid if history else None
+        no_edit = self.cannot_edit.get(user, self.cannot_edit.get("*"))
+        no_read = self.cannot_read.get(user, self.cannot_read.get("*"))
+        groups = () if anonymous else ("user",)
+        return Access(
+            title, bool(history), lastrevid, user, anonymous, groups, no_edit is None, no_edit, no_read is None, no_read
+        )
 
 
 class FakeTimer:

@@ -12,17 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pycrdt import Doc, Text
 
-from collab import protocol as p
 from collab.commit import REFUSED_PAUSE_S, RETRY_MAX_S, CommitManager
 from collab.errors import SaveRefused, WikiError, WikiUnavailable
 from collab.events import Observer
 from collab.registry import Registry
-from collab.room import ClientOrigin, PageRoom
+from collab.room import PageRoom
 from collab.store import SQLiteStore
 from collab.tasks import TaskSet
 from tests.support.fakewiki import FakeClock, FakeWiki
+from tests.support.ydoc import apply_typed
 
 IDLE, MAX, UNLOAD = 5.0, 30.0, 60.0
 
@@ -62,13 +61,7 @@ class Page:
         self.world, self.room = world, room
 
     def type(self, user: str, text: str, at: int | None = None) -> None:
-        doc: Doc[Any] = Doc()
-        ytext = doc.get("wikitext", type=Text)
-        doc.apply_update(self.room.full_state())
-        sv = doc.get_state()
-        ytext.insert(len(str(ytext)) if at is None else at, text)
-        update = doc.get_update(sv)
-        self.room.apply_client_update(update, p.check_update(update), ClientOrigin(f"sid-{user}", user))
+        apply_typed(self.room, f"sid-{user}", user, text, at)
 
     @property
     def text(self) -> str:

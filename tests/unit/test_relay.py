@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -17,24 +16,8 @@ from collab.room import ClientOrigin, PageRoom
 from collab.store import SQLiteStore
 from collab.tasks import TaskSet
 from tests.support.fakewiki import FakeWiki
-
-
-class Wire:
-    """Records what each connection would receive."""
-
-    def __init__(self) -> None:
-        self.received: dict[str, list[tuple[str, tuple[Any, ...]]]] = {}
-
-    async def send(self, sid: str, event: str, *args: Any) -> None:
-        self.received.setdefault(sid, []).append((event, args))
-
-    async def broadcast(self, sids: Collection[str], event: str, args: tuple[Any, ...]) -> int:
-        for sid in sids:
-            self.received.setdefault(sid, []).append((event, args))
-        return len(sids)
-
-    async def disconnect(self, sid: str, *, close_tcp: bool = False) -> None:
-        pass
+from tests.support.wire import RecordingWire
+from tests.support.ydoc import typed
 
 
 class GatedStore(SQLiteStore):
@@ -59,21 +42,12 @@ async def setup(tmp_path: Path):
     wiki.edit("Page", "hello")
     registry = Registry(store, wiki)
     tasks = TaskSet()
-    wire = Wire()
+    wire = RecordingWire()
     relay = Relay(registry, wire, tasks)
     room = await registry.open("Page")
     yield store, relay, wire, room, tasks
     await tasks.cancel_all()
     store.close()
-
-
-def typed(room: PageRoom, text: str) -> bytes:
-    doc: Doc[Any] = Doc()
-    ytext = doc.get("wikitext", type=Text)
-    doc.apply_update(room.full_state())
-    sv = doc.get_state()
-    ytext.insert(len(str(ytext)), text)
-    return doc.get_update(sv)
 
 
 def apply(room: PageRoom, sid: str, update: bytes) -> None:

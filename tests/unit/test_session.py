@@ -1,0 +1,233 @@
+"""The sessions (collab/session.py) without Socket.IO: who connects, joins, edits and saves, and the
+y-protocol policy per message. A real registry, store and relay; the fake wiki; a recording wire. The same
+behaviours through real processes: tests/test_sync.py, tests/test_auth.py, tests/test_limits.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pycrdt import Doc, Text
+
+from collab import protocol as p
+from collab.errors import CollabError, Refused, SaveRefused
+from collab.limits import Limits
+from collab.session import MAX_STRIKES, Connection
+from tests.support.sessions import Node
+from tests.support.ydoc import typed
+
+
+@pytest.fixture
+async def node(tmp_path: Path):
+    node = Node(tmp_path)
+    yield node
+    await node.close()
+
+
+# ---- connect -----------------------------------------------------------------------------------------
+async def test_a_wiki_session_names_the_connection_and_keeps_its_cookie(node: Node):
+    assert await node.connect("a", "alice-cookie")
+    conn = node.sessions.connections["a"]
+    assert (conn.user, conn.anonymous, conn.cookie) == ("Alice", False, "alice-cookie")
+
+
+async def test_without_a_valid_session_the_connection_is_its_address_and_keeps_no_cookie(node: Node):
+    assert await node.connect("a", "stale-cookie", ip="192.0.2.7")
+    conn = node.sessions.connections["a"]
+    assert (conn.user, conn.anonymous, conn.cookie) == ("192.0.2.7", True, None)
+
+
+async def test_a_refused_connection_raises_with_the_clients_code_and_is_not_kept(tmp_path: Path):
+    node = Node(tmp_path, anonymous=False)
+    try:
+        with pytest.raises(CollabError) as refused:
+            await node.connect("a")
+        assert refused.value.code == "forbidden" and "a" not in node.sessions.connections
+        assert node.sessions.rejections["anonymous"] == 1
+        assert node.sessions.limiter.per_ip.get("10.0.0.1", 0) == 0  # its place given back
+    finally:
+        await node.close()
+
+
+async def test_connections_over_the_limit_per_address_are_refused_and_counted(tmp_path: Path):
+    node = Node(tmp_path, limits=Limits(max_connections_per_ip=1))
+    try:
+        assert await node.connect("a")
+        with pytest.raises(Refused) as refused:
+            await node.connect("b")
+        assert refused.value.code == "ratelimited" and node.sessions.rejections["connections_ip"] == 1
+    finally:
+        await node.close()
+
+
+async def test_the_connection_never_shows_its_cookie():
+    conn = Connection(sid="x", cookie="devwiki_session=abcdef123", ip="127.0.0.1")
+    assert "abcdef123" not in repr(conn)
+
+
+# ---- join ----------------------------------------------------------------------------------------------
+async def test_joining_acks_the_page_then_greets_with_sync_step_1(node: Node):
+    ack = await node.join("a", "Page", "alice-cookie")
+    assert ack == {"ok": True, "title": "Page", "revid": 1, "readonly": False}
+    [greeting] = node.wire.y_messages("a")
+    assert greeting.kind == "step1" and greeting.payload == node.room().state_vector()
+    assert node.relay.audience["Page"] == {"a"} and node.wire.statuses("a") == []
+
+
+async def test_a_bad_title_or_an_unknown_connection_gets_an_error_ack(node: Node):
+    await node.connect("a")
+    assert (await node.sessions.join("a", "a|b"))["error"]["code"] == "invalidtitle"
+    assert (await node.sessions.join("a", 42))["error"]["code"] == "invalidtitle"
+    assert (await node.sessions.join("ghost", "Page"))["error"]["code"] == "internal"
+    assert node.registry.rooms == {}
+
+
+async def test_a_page_the_user_may_not_read_is_refused_at_join(node: Node):
+    node.wiki.cannot_read["Alice"] = "private"
+    ack = await node.join("a", "Page", "alice-cookie")
+    assert ack["ok"] is False and ack["error"]["code"] == "forbidden"
+    assert node.sessions.rejections["forbidden"] == 1 and "Page" not in node.relay.audience
+
+
+async def test_a_client_step_1_is_answered_with_what_it_lacks(node: Node):
+    await node.join("a")
+    await node.send("a", p.sync_step1(Doc().get_state()))
+    answer = node.wire.y_messages("a")[-1]
+    doc: Doc[Any] = Doc()
+    doc.apply_update(answer.payload)
+    assert answer.kind == "step2" and str(doc.get("wikitext", type=Text)) == "hello"
+
+
+# ---- updates -------------------------------------------------------------------------------------------
+async def test_an_update_is_applied_and_relayed_to_the_other_editors_only(node: Node):
+    await node.join("a", cookie="alice-cookie")
+    await node.join("b", cookie="bob-cookie")
+    await node.update("a", typed(node.room(), " world"))
+    assert node.room().current_text() == "hello world"
+    assert [m.kind for m in node.wire.y_messages("b")] == ["step1", "update"]
+    assert [m.kind for m in node.wire.y_messages("a")] == ["step1"]
+    assert list(node.room().contributions.authors) == ["Alice"]
+
+
+async def test_a_read_only_editors_update_is_dropped_with_a_readonly_status(node: Node):
+    node.wiki.cannot_edit["Bob"] = "you are blocked"
+    ack = await node.join("b", cookie="bob-cookie")
+    assert ack["readonly"] is True
+    assert node.wire.statuses("b") == [{"state": "readonly", "message": "read-only: you are blocked"}]
+    await node.update("b", typed(node.room(), " vandalism"))
+    assert node.room().current_text() == "hello"
+    assert node.wire.statuses("b")[-1] == {
+        "state": "readonly",
+        "message": "your change was not applied: you are blocked",
+    }
+    assert node.sessions.rejections["readonly_update"] == 1
+    assert (await node.sessions.save("b", "Page"))["error"]["code"] == "readonly"
+
+
+async def test_an_update_after_a_gap_asks_for_the_history_and_counts_a_strike(node: Node):
+    await node.join("a", cookie="alice-cookie")
+    editor: Doc[Any] = Doc()
+    text = editor.get("wikitext", type=Text)
+    editor.apply_update(node.room().full_state())
+    text.insert(5, "!")
+    first = editor.get_update(node.room().state_vector())
+    sv = editor.get_state()
+    text.insert(6, "?")
+    second = editor.get_update(sv)
+    await node.update("a", second)
+    assert node.room().current_text() == "hello"
+    assert node.wire.y_messages("a")[-1].kind == "step1"  # "send me what I lack"
+    assert node.wire.statuses("a")[-1]["code"] == "badmessage"
+    assert node.sessions.connections["a"].strikes == 1
+    await node.update("a", first)
+    await node.update("a", second)
+    assert node.room().current_text() == "hello!?"
+
+
+async def test_after_max_strikes_bad_messages_the_connection_is_disconnected(node: Node):
+    await node.join("a")
+    for _ in range(MAX_STRIKES - 1):
+        await node.send("a", b"\xff\xff\xff")
+    assert node.wire.disconnected == []
+    assert {s["code"] for s in node.wire.statuses("a")} == {"badmessage"}
+    await node.send("a", b"\xff\xff\xff")
+    assert node.wire.disconnected == [("a", False)]
+
+
+async def test_a_message_for_a_page_not_joined_is_a_strike(node: Node):
+    await node.join("a")
+    await node.send("a", p.sync_update(typed(node.room(), "!")), title="Elsewhere")
+    assert node.wire.statuses("a")[-1]["code"] == "notjoined" and node.sessions.connections["a"].strikes == 1
+
+
+async def test_an_oversized_message_says_why_then_disconnects_closing_tcp(tmp_path: Path):
+    node = Node(tmp_path, limits=Limits(max_message_bytes=1024))
+    try:
+        await node.join("a")
+        await node.send("a", p.sync_update(typed(node.room(), "x" * 2000)))
+        assert node.room().current_text() == "hello"
+        assert node.wire.statuses("a")[-1]["code"] == "toolarge"
+        assert node.wire.disconnected == [("a", True)] and node.sessions.rejections["message_too_large"] == 1
+    finally:
+        await node.close()
+
+
+async def test_a_change_that_would_make_the_page_too_large_is_not_applied(tmp_path: Path):
+    node = Node(tmp_path, limits=Limits(max_document_bytes=10))
+    try:
+        await node.join("a")
+        await node.update("a", typed(node.room(), " world!"))
+        assert node.room().current_text() == "hello"
+        assert node.wire.statuses("a")[-1]["code"] == "toolarge"
+        assert node.sessions.rejections["document_too_large"] == 1 and node.wire.disconnected == []
+    finally:
+        await node.close()
+
+
+async def test_awareness_reaches_the_others_and_is_withdrawn_when_its_editor_leaves(node: Node):
+    await node.join("a", cookie="alice-cookie")
+    await node.join("b", cookie="bob-cookie")
+    state = b'{"user":{"name":"Alice"}}'
+    awareness = p.write_varuint(1) + p.write_varuint(77) + p.write_varuint(1) + p.write_varuint(len(state)) + state
+    await node.send("a", p.awareness_message(awareness))
+    assert node.wire.y_messages("b")[-1].kind == "awareness"
+    assert node.room().awareness_ids == {"a": {77}}
+    assert await node.sessions.leave("a", "Page") == {"ok": True}
+    await node.drained()
+    [entry] = p.check_awareness(node.wire.y_messages("b")[-1].payload)
+    assert entry.client_id == 77 and entry.state is None  # removed
+
+
+# ---- save and leave ------------------------------------------------------------------------------------
+async def test_save_acks_the_revision_the_committer_saved_or_its_error(node: Node):
+    await node.join("a", cookie="alice-cookie")
+    assert await node.sessions.save("a", "Page") == {"ok": True, "revid": 7}
+    node.committer.error = SaveRefused("the page is protected", code="protectedpage")
+    assert (await node.sessions.save("a", "Page"))["error"] == {
+        "code": "saveerror",
+        "message": "the page is protected",
+    }
+    assert (await node.sessions.save("a", "Other"))["error"]["code"] == "notjoined"
+    assert node.committer.saves == ["Page", "Page"]
+
+
+async def test_the_last_editor_leaving_tells_the_committer_once(node: Node):
+    await node.join("a", cookie="alice-cookie")
+    await node.join("b", cookie="bob-cookie")
+    await node.sessions.leave("b", "Page")
+    assert node.committer.last_left_rooms == []
+    assert (await node.sessions.leave("b", "Page"))["error"]["code"] == "notjoined"
+    await node.sessions.leave("a", "Page")
+    assert node.committer.last_left_rooms == [node.room()] and "Page" not in node.relay.audience
+
+
+async def test_a_disconnect_leaves_every_page_and_gives_back_its_places(node: Node):
+    node.wiki.edit("Other", "text")
+    await node.join("a", "Page", "alice-cookie")
+    await node.join("a", "Other")
+    await node.sessions.disconnect("a")
+    assert node.sessions.connections == {} and node.relay.audience == {}
+    assert {room.title for room in node.committer.last_left_rooms} == {"Page", "Other"}
+    assert node.sessions.limiter.per_ip.get("10.0.0.1", 0) == 0
+    assert node.sessions.limiter.per_user.get("Alice", 0) == 0

@@ -1,0 +1,91 @@
+"""The durable page log (collab/store.py, SQLite): a snapshot plus a tail per page, appends of one tick
+committed together, everything there again after a restart. Killed mid-typing: tests/test_robustness.py."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from collab.room import Base, ClientOrigin, seed_update
+from collab.store import RevisionRecord, SQLiteStore
+
+BASE = Base(3, "hello", seed_update("Page", 3, "hello"), "2026-12-02T10:00:00Z")
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    store = SQLiteStore(tmp_path)
+    yield store
+    store.close()
+
+
+def test_a_created_page_reads_back_with_its_base_and_an_empty_tail(store: SQLiteStore):
+    assert store.load("Page") is None
+    store.create("Page", BASE)
+    stored = store.load("Page")
+    assert stored is not None
+    assert stored.base == BASE and stored.updates == [BASE.state] and stored.tail_length == 0
+    assert stored.authors == []
+
+
+def test_appends_are_kept_in_order_and_survive_a_restart(tmp_path: Path):
+    store = SQLiteStore(tmp_path)
+    store.create("Page", BASE)
+    for update in (b"one", b"two", b"three"):
+        store.append("Page", update, ClientOrigin("sid", "Alice"))
+    store.close()
+    again = SQLiteStore(tmp_path)
+    try:
+        stored = again.load("Page")
+        assert stored is not None and stored.updates == [BASE.state, b"one", b"two", b"three"]
+        assert stored.tail_length == 3
+    finally:
+        again.close()
+
+
+async def test_the_appends_of_one_tick_are_committed_together_when_made_durable(store: SQLiteStore):
+    store.create("Page", BASE)
+    store.append("Page", b"one")
+    store.append("Page", b"two")
+    with closing(sqlite3.connect(store.path)) as reader:  # another connection sees only what is committed
+        count = "SELECT count(*) FROM updates"
+        assert reader.execute(count).fetchone() == (0,)
+        await store.durable()
+        assert reader.execute(count).fetchone() == (2,)
+
+
+def test_compacting_replaces_the_snapshot_and_the_tail(store: SQLiteStore):
+    store.create("Page", BASE)
+    store.append("Page", b"one")
+    store.compact("Page", b"full state")
+    stored = store.load("Page")
+    assert stored is not None and stored.updates == [b"full state"] and stored.tail_length == 0
+
+
+def test_a_new_base_and_the_authors_are_kept_and_authors_mean_unsaved_changes(store: SQLiteStore):
+    for title in ("A", "B"):
+        store.create(title, BASE)
+    new_base = Base(4, "hello!", b"state", None)
+    store.set_base("A", new_base)
+    store.set_authors("B", ["Alice", "Bob"])
+    a, b = store.load("A"), store.load("B")
+    assert a is not None and a.base == new_base
+    assert b is not None and b.authors == ["Alice", "Bob"]
+    assert store.pending_titles() == ["B"]
+    store.set_authors("B", [])
+    assert store.pending_titles() == []
+
+
+def test_revisions_read_back_newest_first_and_a_repeat_replaces(store: SQLiteStore):
+    store.add_revision("Page", RevisionRecord(4, "2026-12-02T10:00:00Z", ["Alice"], "first"))
+    store.add_revision("Page", RevisionRecord(5, None, ["Alice", "Bob"], "second"))
+    store.add_revision("Page", RevisionRecord(4, "2026-12-02T10:00:00Z", ["Alice"], "first, again"))
+    assert [(r.revid, r.summary) for r in store.revisions("Page")] == [(5, "second"), (4, "first, again")]
+    assert store.revisions("Other") == []
+
+
+def test_an_open_store_is_writable(store: SQLiteStore):
+    assert store.writable()
