@@ -13,7 +13,8 @@ from pycrdt import Doc, Text
 from collab import protocol as p
 from collab.errors import CollabError, Refused, SaveRefused
 from collab.limits import Limits
-from collab.session import MAX_STRIKES, Connection
+from collab.session import Connection
+from collab.sync import MAX_STRIKES
 from tests.support.sessions import Node
 from tests.support.ydoc import typed
 

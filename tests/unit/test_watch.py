@@ -12,6 +12,7 @@ import pytest
 
 from collab.errors import WikiUnavailable
 from collab.registry import Registry
+from collab.room import PageRoom
 from collab.store import SQLiteStore
 from collab.tasks import TaskSet
 from collab.watch import OutsideEditWatcher
@@ -32,14 +33,14 @@ class FlakyWiki(FakeWiki):
 
 
 class Checks:
-    """The check the watcher calls: records (title, lastrevid); ``seen`` is set at each call."""
+    """The commit policy as the watcher sees it: records (title, lastrevid); ``seen`` is set at each call."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, int | None]] = []
         self.seen = asyncio.Event()
 
-    async def __call__(self, title: str, lastrevid: int | None) -> None:
-        self.calls.append((title, lastrevid))
+    async def check_outside(self, room: PageRoom, lastrevid: int | None) -> None:
+        self.calls.append((room.title, lastrevid))
         self.seen.set()
 
 
