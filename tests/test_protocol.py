@@ -200,7 +200,7 @@ def test_the_walker_names_the_items_an_update_is_placed_next_to():
 def test_the_relays_hand_made_y_frames_equal_python_socketios():
     import socketio
 
-    from collab.sio.transport import encoded, encoded_y
+    from collab.sio.frames import encoded, encoded_y
 
     for title in ("Main Page", 'Café "quoted" 中文 😀', "A/b\\c"):
         msg = p.sync_update(text_update("x"))
@@ -209,7 +209,7 @@ def test_the_relays_hand_made_y_frames_equal_python_socketios():
 
 
 def test_broadcast_frames_follow_rfc_6455_lengths():
-    from collab.sio.transport import _ws_frame
+    from collab.sio.frames import _ws_frame
 
     assert _ws_frame("4x") == b"\x81\x024x"  # final text frame, 7-bit length, unmasked
     for n, head in ((125, b"\x82\x7d"), (126, b"\x82\x7e\x00\x7e"), (65535, b"\x82\x7e\xff\xff"),
@@ -221,7 +221,7 @@ def test_broadcast_frames_follow_rfc_6455_lengths():
 async def test_the_light_queue_behaves_as_asyncio_queue_for_one_consumer():
     import asyncio
 
-    from collab.sio.transport import LightQueue
+    from collab.sio.lightqueue import LightQueue
 
     q = LightQueue()
     assert q.empty() and q.qsize() == 0
