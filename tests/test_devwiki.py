@@ -1,4 +1,4 @@
-"""The dev wiki launcher (collab/dev/devwiki.py) against a real MediaWiki, and the test client on top of it."""
+"""The dev wiki launcher (collab/dev/devwiki/) against a real MediaWiki, and the test client on top of it."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from collab.dev import devwiki as dw
+from collab.dev.devwiki import packages
 from tests.support.net import free_port
 from tests.support.pages import unique_title
 from tests.wikiclient import WikiApiError, WikiUser
@@ -223,9 +224,9 @@ def test_missing_debian_packages_are_installed_with_apt(monkeypatch: pytest.Monk
         commands.append(list(command))
         return ""
 
-    monkeypatch.setattr(dw, "_dpkg_installed", lambda package: package not in {"mediawiki", "php-intl"})
+    monkeypatch.setattr(packages, "_dpkg_installed", lambda package: package not in {"mediawiki", "php-intl"})
     monkeypatch.setattr(os, "geteuid", lambda: 0)
-    monkeypatch.setattr(dw, "_run", record)
+    monkeypatch.setattr(packages, "run", record)
     dw.ensure_packages(quiet=True)
     assert commands == [
         ["apt-get", "update", "-q"],

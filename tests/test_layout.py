@@ -12,6 +12,7 @@ HELPERS = ("tests.support", "tests.plugins", "tests.clients", "tests.wikiclient"
 ADAPTER_UNITS = {
     "test_sio_transport": COLLAB / "sio" / "transport.py",
     "test_cluster_codec": COLLAB / "cluster" / "codec.py",
+    "test_mediawiki": COLLAB / "mediawiki" / "access.py",
 }
 
 

@@ -1,6 +1,6 @@
 """A tiny synchronous MediaWiki API client for tests: one logged-in user per :class:`WikiUser`.
 
-It talks to the real dev wiki (see ``collab/dev/devwiki.py``) through ``requests``, ignores proxy settings
+It talks to the real dev wiki (see ``collab/dev/devwiki/``) through ``requests``, ignores proxy settings
 (the wiki is on 127.0.0.1), and uses ``formatversion=2`` JSON throughout.
 """
 

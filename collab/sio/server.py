@@ -20,7 +20,8 @@ import socketio
 from .. import protocol as p
 from ..errors import CollabError
 from ..session import Sessions
-from .transport import LeanServer, encoded, encoded_y
+from .frames import encoded, encoded_y
+from .transport import LeanServer
 
 log = logging.getLogger(__name__)
 

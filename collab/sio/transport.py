@@ -16,10 +16,13 @@ library's loop):
 - a ``y`` event without an ack goes straight to the registered handler, inline, in arrival order; every
   other message takes the library's path (its own task, as before: a join or a save that waits for the
   wiki never holds up the connection's other messages);
-- writing: a broadcast is encoded once (:func:`encoded`) and written to each recipient's WebSocket at
+- writing: a broadcast is encoded once (``frames.py``) and written to each recipient's WebSocket at
   once (:meth:`LeanSocket.deliver`) when nothing is queued before it and the peer keeps up; otherwise it
   joins python-engineio's queue, which one writer per connection drains, so everything sent to a
   connection keeps one order.
+
+Connections queue their packets in a :class:`~collab.sio.lightqueue.LightQueue`, and the WebSocket itself
+declines permessage-deflate (:class:`LeanWebSocket`).
 
 Everything else (handshake, namespaces, acks, rooms, disconnects, the admin namespace) is python-socketio's.
 ``tests/`` run every client through this path; ``bench/`` measures it (docs/performance.md).
@@ -28,8 +31,6 @@ Everything else (handshake, namespaces, acks, rooms, disconnects, the admin name
 from __future__ import annotations
 
 import asyncio
-import functools
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -43,12 +44,11 @@ from engineio import packet as eio_packet
 from engineio.async_drivers import aiohttp as aiohttp_driver
 from engineio.async_socket import AsyncSocket
 
+from .frames import NOT_Y, Y_HEADER, Frames, y_title
+from .lightqueue import LightQueue
+
 log = logging.getLogger(__name__)
 
-# ``42``/``45`` + ``1-``: a Socket.IO EVENT/BINARY_EVENT in the default namespace with one attachment
-# and no ack id (an ack id would follow the ``-``, a namespace would start with ``/``).
-_Y_HEADER = '451-["y",'
-_Y_PLACEHOLDER = ',{"_placeholder":true,"num":0}]'
 # Above this much unsent output a connection's packets wait in its queue for its writer, so that one slow
 # reader never holds up the relay of a page to the others.
 BACKLOG_BYTES = 64 * 1024
@@ -115,10 +115,10 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
             return
         elif data[0] != "4":  # not an Engine.IO MESSAGE
             await self.receive(eio_packet.Packet(encoded_packet=data))
-        elif self.fast_pending is None and data.startswith(_Y_HEADER):
+        elif self.fast_pending is None and data.startswith(Y_HEADER):
             sid = self.server.fast_sid(self.sid)
-            title = self._y_title(data) if sid is not None else _NOT_Y
-            if title is _NOT_Y:
+            title = self._y_title(data) if sid is not None else NOT_Y
+            if title is NOT_Y:
                 await self._message(data[1:])
             else:
                 self.fast_pending = (sid, title)  # the attachment is the next frame
@@ -128,7 +128,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
     def _y_title(self, header: str) -> Any:
         if header == self.last_header:  # an editor sends the same header with every keystroke
             return self.last_title
-        title = _y_title(header)
+        title = y_title(header)
         if isinstance(title, str):
             self.last_header, self.last_title = header, title
         return title
@@ -225,90 +225,6 @@ async def _send(sock: Any, pkt: eio_packet.Packet) -> None:
         await sock.send_str(data)
 
 
-_NOT_Y = object()
-
-
-def _y_title(text: str) -> Any:
-    """The title argument of a ``451-["y", <title>, <placeholder>]`` header, or ``_NOT_Y`` when the frame
-    is anything else (then it takes the library's path and its errors)."""
-    try:
-        args = json.loads(text[4:])
-    except ValueError:
-        return _NOT_Y
-    if (
-        isinstance(args, list)
-        and len(args) == 3
-        and isinstance(args[2], dict)
-        and args[2].get("_placeholder") is True
-        and args[2].get("num") == 0
-    ):
-        return args[1]
-    return _NOT_Y
-
-
-class LightQueue:
-    """``asyncio.Queue`` as python-engineio uses it (one consumer), in a list: an idle connection's queue
-    costs ~100 bytes instead of ~2.4 KB (asyncio.Queue holds four deques of ~600 bytes each)."""
-
-    __slots__ = ("_done", "_getter", "_head", "_items", "_unfinished")
-
-    def __init__(self) -> None:
-        self._items: list[Any] = []
-        self._head = 0
-        self._getter: asyncio.Future[None] | None = None
-        self._unfinished = 0
-        self._done: asyncio.Event | None = None
-
-    def empty(self) -> bool:
-        return self._head >= len(self._items)
-
-    def qsize(self) -> int:
-        return len(self._items) - self._head
-
-    def put_nowait(self, item: Any) -> None:
-        self._items.append(item)
-        self._unfinished += 1
-        getter = self._getter
-        if getter is not None and not getter.done():
-            getter.set_result(None)
-
-    async def put(self, item: Any) -> None:
-        self.put_nowait(item)
-
-    def get_nowait(self) -> Any:
-        if self.empty():
-            raise asyncio.QueueEmpty()
-        item = self._items[self._head]
-        self._head += 1
-        if self._head == len(self._items):
-            self._items.clear()
-            self._head = 0
-        elif self._head > 64 and self._head * 2 > len(self._items):
-            del self._items[: self._head]
-            self._head = 0
-        return item
-
-    async def get(self) -> Any:
-        while self.empty():
-            self._getter = asyncio.get_running_loop().create_future()
-            try:
-                await self._getter
-            finally:
-                self._getter = None
-        return self.get_nowait()
-
-    def task_done(self) -> None:
-        self._unfinished -= 1
-        if self._unfinished <= 0 and self._done is not None:
-            self._done.set()
-
-    async def join(self) -> None:
-        if self._unfinished > 0:
-            if self._done is None or self._done.is_set():
-                self._done = asyncio.Event()
-            await self._done.wait()
-
-
 class LeanWebSocket(aiohttp_driver.WebSocket):  # type: ignore[misc]
     """python-engineio's aiohttp WebSocket without permessage-deflate.
 
@@ -392,69 +308,6 @@ class LeanServer(socketio.AsyncServer):  # type: ignore[misc]
         """Run ``handler(sid, title, binary)`` for every ack-less ``y`` event of the default namespace
         (it must also be registered as the ``y`` handler: other shapes of the event still reach that)."""
         self.eio.fast_handler = handler
-
-
-class Frames:
-    """One broadcast: its Engine.IO packets (for queues) and, built on first use, the same packets as
-    RFC 6455 frames, ready for the wire (a server's frames are unmasked; compression is declined)."""
-
-    __slots__ = ("_wire", "packets")
-
-    def __init__(self, packets: list[eio_packet.Packet]) -> None:
-        self.packets = packets
-        self._wire: bytes | None = None
-
-    @property
-    def wire(self) -> bytes:
-        if self._wire is None:
-            self._wire = b"".join(_ws_frame(pkt.encode()) for pkt in self.packets)
-        return self._wire
-
-
-def _ws_frame(data: str | bytes) -> bytes:
-    """A final, unmasked WebSocket frame: text for a str, binary for bytes."""
-    if isinstance(data, str):
-        payload, first = data.encode("utf-8"), 0x81
-    else:
-        payload, first = data, 0x82
-    n = len(payload)
-    if n < 126:
-        head = bytes((first, n))
-    elif n < 65536:
-        head = bytes((first, 126)) + n.to_bytes(2, "big")
-    else:
-        head = bytes((first, 127)) + n.to_bytes(8, "big")
-    return head + payload
-
-
-def encoded(packet: socketio.packet.Packet) -> Frames:
-    """The Engine.IO packets of a Socket.IO packet, each encoded once however many sockets send it."""
-    parts = packet.encode()
-    out = []
-    for part in parts if isinstance(parts, list) else [parts]:
-        pkt = eio_packet.Packet(eio_packet.MESSAGE, part)
-        pkt.encode()  # cached in the packet: every recipient's writer reuses it
-        out.append(pkt)
-    return Frames(out)
-
-
-def encoded_y(title: str, message: bytes) -> Frames:
-    """:func:`encoded` of the ``y`` event ``(title, message)``, without python-socketio's generic encoder
-    (which walks the arguments looking for binary data): the relay's every message. A page's header
-    frame is the same for every message: built once."""
-    header, header_frame = _y_header(title)
-    attachment = eio_packet.Packet(eio_packet.MESSAGE, message)
-    attachment.encode()
-    frames = Frames([header, attachment])
-    frames._wire = header_frame + _ws_frame(message)
-    return frames
-
-
-@functools.lru_cache(maxsize=4096)
-def _y_header(title: str) -> tuple[eio_packet.Packet, bytes]:
-    """The header packet of a page's ``y`` events, and its WebSocket frame."""
-    header = eio_packet.Packet(eio_packet.MESSAGE, _Y_HEADER[1:] + json.dumps(title) + _Y_PLACEHOLDER)
-    return header, _ws_frame(header.encode())  # (the packet caches its encoding too)
 
 
 def check_internals() -> list[str]:

@@ -12,7 +12,8 @@ import socketio
 from pycrdt import Doc, Text
 
 from collab import protocol as p
-from collab.sio.transport import LightQueue, _ws_frame, encoded, encoded_y
+from collab.sio.frames import _ws_frame, encoded, encoded_y
+from collab.sio.lightqueue import LightQueue
 
 
 def an_update() -> bytes:

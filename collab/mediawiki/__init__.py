@@ -1,0 +1,115 @@
+"""The MediaWiki adapter: the one package that talks to the wiki's Action API (mwclient, requests, aiohttp).
+
+Two kinds of calls, two clients:
+
+* as the **bot** (read, save, poll): mwclient, logged in with a bot password, run in worker threads,
+  with small retry counts and explicit timeouts (``bot.py``);
+* as the **editor** (who am I, may I edit this page, expand my signature): aiohttp with the editor's
+  own Cookie header forwarded, so the wiki itself decides with that user's rights and blocks (``editor.py``).
+
+API error codes become the domain exceptions of ``collab/errors.py`` in ``errors.py`` and nowhere else;
+``access.py`` reads what a user may do from the API's answers.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from ..errors import WikiError
+from ..wiki import Access, Revision, SiteInfo, User
+from .access import named_access
+from .bot import Bot
+from .editor import Editor
+
+__all__ = ["USER_AGENT", "MediaWiki", "named_access"]
+
+USER_AGENT = "MediaWikiCollab/0.1 (collaborative editing service)"
+
+
+class MediaWiki:
+    """The wiki port (:class:`collab.wiki.Wiki`) over the Action API.
+
+    Create, ``await start()``, use, ``await close()``.
+    """
+
+    def __init__(self, api_url: str, bot_user: str, bot_password: str, *, timeout_s: float = 60.0) -> None:
+        parts = urlsplit(api_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or not parts.path.endswith("api.php"):
+            raise WikiError(f"--wiki-api must be the URL of api.php, got {api_url!r}", code="config")
+        self.api_url = api_url
+        self.site_info = SiteInfo("", 2048 * 1024, 500, frozenset())
+        self._bot = Bot(api_url, bot_user, bot_password, timeout_s=timeout_s, user_agent=USER_AGENT)
+        self._editor = Editor(api_url, timeout_s=timeout_s, user_agent=USER_AGENT)
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Log the bot in and read the site's limits.
+
+        Raises:
+            WikiUnavailable: the wiki does not answer.
+            LoginFailed: wrong bot credentials.
+        """
+        self._editor.open()
+        self.site_info = await self._bot.start()
+
+    async def close(self) -> None:
+        await self._editor.close()
+        self._bot.close()
+
+    # ---- as the bot ----------------------------------------------------------------------------
+    async def read(self, title: str) -> Revision | None:
+        """The latest revision of ``title`` as the bot sees it, or None when the page does not exist.
+
+        Raises:
+            WikiUnavailable, InvalidTitle
+        """
+        return await self._bot.read(title, None)
+
+    async def read_revision(self, title: str, revid: int) -> Revision | None:
+        return await self._bot.read(title, revid)
+
+    async def last_revids(self, titles: list[str]) -> dict[str, int | None]:
+        """``lastrevid`` of each page (None when missing), 50 titles a request."""
+        return await self._bot.last_revids(titles)
+
+    async def save(self, title: str, text: str, *, baserevid: int | None, summary: str, tag: str | None) -> int | None:
+        """Save ``text`` as the bot on top of ``baserevid``. Returns the new revid, None for no change.
+        ``tag`` goes with the edit only if the wiki defines it.
+
+        Raises:
+            EditConflict: the wiki could not merge a concurrent edit.
+            SaveRefused: protection, size, filters, rate limits, deleted page, blocked bot...
+            WikiUnavailable: no answer or a server error; retry later.
+        """
+        defined = tag if tag and tag in self.site_info.tags else None
+        return await self._bot.save(title, text, baserevid, summary, defined)
+
+    async def access_of(self, title: str, user: str) -> Access:
+        """What the wiki lets a *named* user do with ``title`` (a signed token's ``sub``), asked as the bot.
+
+        The API tests actions only for the session's own user, so this combines the user's rights and
+        block (``list=users``) with the page's protection (``inprop=protection``) the way MediaWiki's
+        permission checks do: ``edit`` (``createpage``/``createtalk`` for a missing page), no block
+        (a partial block counts as a block: its page list is not shown here), and the right each
+        protection level requires. Raises InvalidTitle or WikiUnavailable.
+        """
+        return await self._bot.access_of(title, user)
+
+    # ---- as the editor ---------------------------------------------------------------------------
+    async def access(self, title: str, cookie: str | None, *, forwarded_for: str | None = None) -> Access:
+        """Who the cookie's session is and whether they may read and edit ``title`` (the wiki decides).
+
+        An invalid or expired session is not an error to the wiki: it answers as the anonymous IP user,
+        and so do we. ``forwarded_for`` (the client's address) goes out as ``X-Forwarded-For``: a wiki that
+        lists this server in ``$wgCdnServersNoPurge`` then applies its IP blocks to anonymous editors.
+        Raises InvalidTitle or WikiUnavailable.
+        """
+        return await self._editor.access(title, cookie, forwarded_for=forwarded_for)
+
+    async def signatures(self, title: str, cookie: str | None) -> dict[str, str] | None:
+        """What ``~~~``, ``~~~~`` and ``~~~~~`` expand to for the cookie's user, now (the wiki's PST)."""
+        return await self._editor.signatures(title, cookie)
+
+    async def whoami(self, cookie: str | None) -> User:
+        """The cookie's user and groups (``meta=userinfo``); anonymous for a bad session. Raises WikiError."""
+        return await self._editor.whoami(cookie)
