@@ -174,11 +174,7 @@ class CommitManager:
         if not await self.lease.acquire(title):
             # Another node holds the page's commit lease and saves it. Drop this round's timers; if that
             # node dies, the lease calls changed() here once this node has taken over.
-            state = self.page(title)
-            for handle in (state.idle, state.deadline):
-                if handle is not None:
-                    handle.cancel()
-            state.idle = state.deadline = None
+            self.page(title).cancel()
             return
         try:
             await self.save_now(room)

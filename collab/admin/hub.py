@@ -103,6 +103,9 @@ class AdminHub(Observer):
     def outside_merged(self, title: str, revid: int, user: str) -> None:
         self.changed()
 
+    def status(self, title: str, state: str, message: str, extra: dict[str, Any]) -> None:
+        self.changed()  # saving, saved, merged, errors: the dashboard shows them
+
     def changed(self) -> None:
         """Something the dashboard shows changed: push a snapshot soon, at most once per push interval."""
         if self._closed or not self.admins or self._timer is not None:
