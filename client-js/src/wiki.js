@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Integration with the wiki's own edit page (`action=edit` / `action=submit`): an "Edit together"
  * button that swaps the textarea for the collaborative editor, and back.
@@ -10,7 +11,8 @@
  */
 
 import * as Y from 'yjs'
-import { CollabConnection, PageProvider } from './provider.js'
+import { CollabConnection } from './connection.js'
+import { PageProvider } from './page.js'
 import { collabEditor } from './editor.js'
 import { TEXT_NAME } from './protocol.js'
 
@@ -135,7 +137,7 @@ export const startWikiEditor = ({ serverUrl, open } = /** @type {any} */ ({})) =
   let hidden = []
   let saving = false
 
-  /** @param {import('./provider.js').PageStatus} st */
+  /** @param {import('./page.js').PageStatus} st */
   const onStatus = (st) => {
     body.dataset.collabState = st.state
     body.dataset.collabUnsaved = String(st.unsaved)
