@@ -80,4 +80,4 @@ bench: deps
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(STAMPS) $(VENV) client-js/node_modules collab/static/collab.js
+	rm -rf $(STAMPS) $(VENV) client-js/node_modules collab/static/collab.js collab/static/collab.js.map collab/static/admin.js

@@ -19,21 +19,9 @@
 
   var LOADER_PATH = /\/static\/loader\.js(?:[?#].*)?$/;
 
-  /**
-   * The part of MediaWiki's `mw` global the loader uses.
-   * @typedef {Object} Mw
-   * @property {{get: (key: string) => any}} config
-   * @property {{using?: (modules: string[]) => {then: (ok: () => void, failed: () => void) => unknown}}} [loader]
-   */
-  /**
-   * The globals the loader reads and sets.
-   * @type {Window & {
-   *   mw?: Mw,
-   *   MediaWikiCollabServer?: unknown,
-   *   MediaWikiCollab?: {startWikiEditor: (opts: {serverUrl: string|null}) => unknown},
-   *   __mediaWikiCollabLoaded?: boolean
-   * }}
-   */
+  /** @typedef {{config: {get: (key: string) => any}, loader?: {using?: (m: string[]) => {then: Function}}}} Mw */
+  /** @typedef {{startWikiEditor: Function}} Collab */
+  /** @type {Window & {mw?: Mw, MediaWikiCollabServer?: unknown, MediaWikiCollab?: Collab, __mediaWikiCollabLoaded?: boolean}} */
   var win = window;
 
   function serverFromScripts() {
@@ -78,11 +66,7 @@
 
   function start() {
     try {
-      var collab = win.MediaWikiCollab;
-      if (!collab) {
-        throw new Error('collab.js loaded but did not define MediaWikiCollab');
-      }
-      collab.startWikiEditor({ serverUrl: serverUrl });
+      /** @type {Collab} */ (win.MediaWikiCollab).startWikiEditor({ serverUrl: serverUrl }); // set by collab.js
     } catch (e) {
       if (window.console) {
         window.console.error('MediaWiki Collab: could not start', e);

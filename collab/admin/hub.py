@@ -59,7 +59,7 @@ EVENT_SESSIONS = "sessions"  # server -> admin: a fresh snapshot; admin -> serve
 EVENT_ACTION = "action"  # server -> admins: an admin acted (who, what, on which page, result)
 PUSH_INTERVAL_S = 0.25
 HISTORY_MINUTES = 60
-STATIC_DIR = Path(__file__).parent / "static"
+STATIC_DIR = Path(__file__).parents[1] / "static"  # collab/static, beside this package
 
 # The dashboard loads nothing from elsewhere and may not be framed (its buttons act on live sessions).
 PAGE_HEADERS = {
