@@ -13,7 +13,7 @@ DEMO_PORT ?= 8765
 # tests), Redis (cluster mode), nginx (load-balancer example), diff3 (MediaWiki's edit-conflict merge).
 APT_PACKAGES := mediawiki php-sqlite3 php-cli php-intl php-mbstring php-xml chromium redis-server nginx-light diffutils
 
-.PHONY: deps system-deps test lint typecheck test-js test-py demo demo-stop bundle clean bench
+.PHONY: deps system-deps test lint lint-js typecheck test-js test-py demo demo-stop bundle clean bench
 .PHONY: cluster-demo cluster-demo-stop
 
 deps: $(STAMPS)/system $(STAMPS)/venv bundle
@@ -41,10 +41,14 @@ client-js/node_modules/.package-lock.json: client-js/package.json client-js/pack
 bundle: client-js/node_modules/.package-lock.json
 	cd client-js && node build.mjs
 
-lint: $(STAMPS)/venv
+lint: $(STAMPS)/venv lint-js
 	$(VENV)/bin/ruff check collab tests bench examples
 	$(VENV)/bin/ruff format --check collab tests bench examples
 	$(VENV)/bin/lint-imports
+
+# The browser client is plain JavaScript with JSDoc types, checked by tsc (client-js/tsconfig.json).
+lint-js: client-js/node_modules/.package-lock.json
+	cd client-js && npx tsc --noEmit -p .
 
 typecheck: $(STAMPS)/venv
 	$(VENV)/bin/mypy
@@ -77,4 +81,4 @@ bench: deps
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(STAMPS) $(VENV) client-js/node_modules collab/static/collab.js
+	rm -rf $(STAMPS) $(VENV) client-js/node_modules collab/static/collab.js collab/static/collab.js.map collab/static/admin.js

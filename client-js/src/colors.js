@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Stable user colours: the same name gets the same colour in every browser and every session, so a
  * collaborator's cursor, selection and participant badge keep one colour without any coordination.

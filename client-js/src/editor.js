@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The collaborative editor: a CodeMirror 6 view bound to a Y.Text with y-codemirror.next, plus a small
  * UI around it (status line, participants, announcements).
@@ -23,8 +24,8 @@ import { wikitext } from './wikitext.js'
 import { TEXT_NAME } from './protocol.js'
 import { userInfo } from './colors.js'
 
-/** @typedef {import('./provider.js').PageProvider} PageProvider */
-/** @typedef {import('./provider.js').PageStatus} PageStatus */
+/** @typedef {import('./page.js').PageProvider} PageProvider */
+/** @typedef {import('./page.js').PageStatus} PageStatus */
 /** @typedef {import('y-protocols/awareness').Awareness} Awareness */
 
 const STYLE_ID = 'mediawiki-collab-style'

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The browser bundle's entry point: `collab/static/collab.js` exposes everything below as
  * `window.MediaWikiCollab` (an IIFE with that global name, built by `build.mjs`).
@@ -10,7 +11,8 @@ import * as Y from 'yjs'
 export { Y }
 export { Awareness } from 'y-protocols/awareness'
 export * as protocol from './protocol.js'
-export { CollabConnection, PageProvider, socketTarget } from './provider.js'
+export { CollabConnection, socketTarget } from './connection.js'
+export { PageProvider } from './page.js'
 export { collabEditor, collabExtensions, statusText } from './editor.js'
 export { startWikiEditor, currentWikiEditor } from './wiki.js'
 export { openPage } from './standalone.js'

@@ -1,3 +1,4 @@
+// @ts-check
 /*
  * MediaWiki Collab loader: the one script a wiki admin installs (as a gadget, or from
  * MediaWiki:Common.js with mw.loader.load('https://COLLAB-SERVER/static/loader.js')).
@@ -18,8 +19,13 @@
 
   var LOADER_PATH = /\/static\/loader\.js(?:[?#].*)?$/;
 
+  /** @typedef {{config: {get: (key: string) => any}, loader?: {using?: (m: string[]) => {then: Function}}}} Mw */
+  /** @typedef {{startWikiEditor: Function}} Collab */
+  /** @type {Window & {mw?: Mw, MediaWikiCollabServer?: unknown, MediaWikiCollab?: Collab, __mediaWikiCollabLoaded?: boolean}} */
+  var win = window;
+
   function serverFromScripts() {
-    var current = document.currentScript;
+    var current = /** @type {HTMLScriptElement|null} */ (document.currentScript);
     if (current && current.src && LOADER_PATH.test(current.src)) {
       return current.src.replace(LOADER_PATH, '');
     }
@@ -33,10 +39,11 @@
   }
 
   function configuredServer() {
-    if (typeof window.MediaWikiCollabServer === 'string' && window.MediaWikiCollabServer) {
-      return window.MediaWikiCollabServer;
+    var mw = win.mw;
+    if (typeof win.MediaWikiCollabServer === 'string' && win.MediaWikiCollabServer) {
+      return win.MediaWikiCollabServer;
     }
-    if (window.mw && mw.config && mw.config.get('wgCollabServer')) {
+    if (mw && mw.config && mw.config.get('wgCollabServer')) {
       return mw.config.get('wgCollabServer');
     }
     return null;
@@ -49,7 +56,8 @@
   }
 
   function isEditPage() {
-    if (!window.mw || !mw.config) {
+    var mw = win.mw;
+    if (!mw || !mw.config) {
       return false;
     }
     var action = mw.config.get('wgAction');
@@ -58,7 +66,7 @@
 
   function start() {
     try {
-      window.MediaWikiCollab.startWikiEditor({ serverUrl: serverUrl });
+      /** @type {Collab} */ (win.MediaWikiCollab).startWikiEditor({ serverUrl: serverUrl }); // set by collab.js
     } catch (e) {
       if (window.console) {
         window.console.error('MediaWiki Collab: could not start', e);
@@ -67,7 +75,7 @@
   }
 
   function loadBundle() {
-    if (window.MediaWikiCollab) {
+    if (win.MediaWikiCollab) {
       start();
       return;
     }
@@ -84,12 +92,13 @@
   }
 
   function whenReady() {
-    if (window.__mediaWikiCollabLoaded) {
+    if (win.__mediaWikiCollabLoaded) {
       return;
     }
-    window.__mediaWikiCollabLoaded = true;
+    win.__mediaWikiCollabLoaded = true;
     var go = function () {
       // mw.util builds the page URL after a save; the edit page has it, gadgets may not yet.
+      var mw = /** @type {Mw} */ (win.mw); // isEditPage() found it
       if (mw.loader && mw.loader.using) {
         mw.loader.using(['mediawiki.util']).then(loadBundle, loadBundle);
       } else {

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The wire protocol between the browser and the collab server, as plain data.
  *
@@ -106,20 +107,29 @@ export const MAX_AWARENESS_STATE_BYTES = 64 * 1024
  */
 
 /**
- * @typedef {Object} JoinAck
- * @property {boolean} ok
- * @property {string} [title] the normalised title: use it for every later event
- * @property {number|null} [revid] the wiki revision the page text is based on
- * @property {boolean} [readonly] true when this connection may read but not edit
- * @property {ProtocolError} [error]
+ * A refused request: the server's answer, or one made on the client (codes in {@link CLIENT_ERROR_CODES}).
+ * @typedef {Object} Failure
+ * @property {false} ok
+ * @property {ProtocolError} error
  */
 
 /**
- * @typedef {Object} SaveAck
- * @property {boolean} ok
- * @property {number|null} [revid] the new revision, null when there was nothing to save
- * @property {ProtocolError} [error]
+ * @typedef {Object} JoinAccepted
+ * @property {true} ok
+ * @property {string} [title] the normalised title: use it for every later event
+ * @property {number|null} [revid] the wiki revision the page text is based on
+ * @property {boolean} [readonly] true when this connection may read but not edit
  */
+
+/** @typedef {JoinAccepted|Failure} JoinAck */
+
+/**
+ * @typedef {Object} SaveAccepted
+ * @property {true} ok
+ * @property {number|null} [revid] the new revision, null when there was nothing to save
+ */
+
+/** @typedef {SaveAccepted|Failure} SaveAck */
 
 /**
  * @typedef {Object} ServerStatus

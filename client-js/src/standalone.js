@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Open one page in a collaborative editor outside the wiki (the server's own page at `/`, examples,
  * tests): the glue of Y.Doc + PageProvider + collabEditor in one call.
@@ -6,7 +7,8 @@
  */
 
 import * as Y from 'yjs'
-import { CollabConnection, PageProvider } from './provider.js'
+import { CollabConnection } from './connection.js'
+import { PageProvider } from './page.js'
 import { collabEditor } from './editor.js'
 
 /**

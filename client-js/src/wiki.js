@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Integration with the wiki's own edit page (`action=edit` / `action=submit`): an "Edit together"
  * button that swaps the textarea for the collaborative editor, and back.
@@ -10,7 +11,8 @@
  */
 
 import * as Y from 'yjs'
-import { CollabConnection, PageProvider } from './provider.js'
+import { CollabConnection } from './connection.js'
+import { PageProvider } from './page.js'
 import { collabEditor } from './editor.js'
 import { TEXT_NAME } from './protocol.js'
 
@@ -30,8 +32,23 @@ let current = null
 /** The controller installed on this page by {@link startWikiEditor}, if any. */
 export const currentWikiEditor = () => current
 
-/** @return {any} MediaWiki's `mw` global, if present */
-const getMw = () => /** @type {any} */ (window).mw
+/**
+ * The part of MediaWiki's `mw` global used here (the wiki ships no types for it).
+ * @typedef {Object} Mw
+ * @property {{get: (key: string) => any}} config site and page settings (`wgAction`, `wgPageName`, ...)
+ * @property {{getUrl?: (title: string) => string}} [util] present once `mediawiki.util` is loaded
+ */
+
+/**
+ * The part of the wiki's jQuery used here: the `jquery.textSelection` plugin, when loaded.
+ * @typedef {((node: Element) => {textSelection: (command: string, text: string) => void}) & {fn?: {textSelection?: unknown}}} JQueryLike
+ */
+
+/** @type {Window & {mw?: Mw, jQuery?: JQueryLike}} */
+const wikiWindow = window
+
+/** @return {Mw|undefined} MediaWiki's `mw` global, if present */
+const getMw = () => wikiWindow.mw
 
 /** A stable name for an anonymous user in this browser tab. */
 const anonymousName = () => {
@@ -56,7 +73,7 @@ const anonymousName = () => {
  * @param {string} text
  */
 const setTextareaContents = (textarea, text) => {
-  const $ = /** @type {any} */ (window).jQuery
+  const $ = wikiWindow.jQuery
   if ($ && $.fn && $.fn.textSelection) {
     $(textarea).textSelection('setContents', text)
   } else {
@@ -68,10 +85,10 @@ const setTextareaContents = (textarea, text) => {
 
 /**
  * The URL of a page's view.
+ * @param {Mw} mw
  * @param {string} title
  */
-const pageUrl = (title) => {
-  const mw = getMw()
+const pageUrl = (mw, title) => {
   if (mw.util && typeof mw.util.getUrl === 'function') return mw.util.getUrl(title)
   const path = mw.config.get('wgArticlePath') || '/index.php?title=$1'
   return path.replace('$1', encodeURIComponent(title.replace(/ /g, '_')).replace(/%2F/g, '/').replace(/%3A/g, ':'))
@@ -84,7 +101,7 @@ const pageUrl = (title) => {
  * @param {boolean} [opts.open] open collaborative mode now (default: when the URL has `collab=1`)
  * @return {WikiEditor|null} null when this is not an edit page with an edit form
  */
-export const startWikiEditor = ({ serverUrl, open } = /** @type {any} */ ({})) => {
+export const startWikiEditor = ({ serverUrl, open } = { serverUrl: '' }) => {
   if (current) return current
   const mw = getMw()
   const form = /** @type {HTMLFormElement|null} */ (document.getElementById('editform'))
@@ -135,7 +152,7 @@ export const startWikiEditor = ({ serverUrl, open } = /** @type {any} */ ({})) =
   let hidden = []
   let saving = false
 
-  /** @param {import('./provider.js').PageStatus} st */
+  /** @param {import('./page.js').PageStatus} st */
   const onStatus = (st) => {
     body.dataset.collabState = st.state
     body.dataset.collabUnsaved = String(st.unsaved)
@@ -177,7 +194,7 @@ export const startWikiEditor = ({ serverUrl, open } = /** @type {any} */ ({})) =
     if (ack.ok && provider) {
       const title = provider.title
       teardown()
-      window.location.href = pageUrl(title)
+      window.location.href = pageUrl(mw, title)
     } else if (!ack.ok && editor) {
       editor.announce(`Saving failed: ${ack.error.message}`)
     }

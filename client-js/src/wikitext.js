@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Wikitext syntax highlighting for CodeMirror 6: a small line-based stream tokenizer (no full parse:
  * wikitext has no grammar) and a highlight style close to MediaWiki's own CodeMirror colours.

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict'
 import * as Y from 'yjs'
 import { Awareness } from 'y-protocols/awareness'
 
-import { CollabConnection, PageProvider, socketTarget } from '../src/provider.js'
+import { CollabConnection, socketTarget } from '../src/connection.js'
+import { PageProvider } from '../src/page.js'
 import { FakeServer, FakeSocket, tick, until } from '../testing/fake.js'
 
 /**
@@ -343,8 +344,8 @@ test('destroy leaves the page, clears our presence and removes every listener an
   assert.equal(doc._observers.get('update')?.size ?? 0, docObservers)
   assert.equal(awareness._observers.get('update')?.size ?? 0, awarenessObservers)
   assert.equal(p._observers.size, 0)
-  assert.equal(connection.providers.size, 0)
-  assert.equal(connection._byTitle.size, 0)
+  assert.equal(connection.pages.size, 0)
+  assert.equal(connection.ownerOf('Page'), undefined, 'no title routes to the destroyed page')
   const sent = socket.sent.length
   doc.getText('wikitext').insert(0, 'after')
   assert.equal(socket.sent.length, sent, 'edits after destroy are not sent')

@@ -1,15 +1,16 @@
+// @ts-check
 /**
- * A Yjs provider over one Socket.IO connection that multiplexes many wiki pages.
+ * A Yjs provider for one wiki page over a shared {@link CollabConnection}.
  *
- * - {@link CollabConnection} owns the socket.io-client socket: reconnection with capped exponential
- *   backoff, request/ack with timeouts, routing of `y` and `status` events to the page providers.
- * - {@link PageProvider} keeps one Y.Doc (and its Awareness) in sync with one page on the server:
- *   join -> sync step 1/2 -> live updates; offline -> nothing is queued, the re-join's step 1/step 2
- *   exchange carries the offline edits; `save()`; `destroy()` undoes everything it did.
+ * {@link PageProvider} keeps one Y.Doc (and its Awareness) in sync with one page on the server over
+ * y-protocols: join -> sync step 1/2 -> live updates; offline -> nothing is queued, the re-join's step
+ * 1/step 2 exchange carries the offline edits; `save()`; `destroy()` undoes everything it did. It talks
+ * to the connection only through the connection's documented interface, and hears from it only through
+ * the {@link import('./connection.js').PageLink} it attaches.
  *
  * Nothing here touches the DOM, so the same code runs in browsers and in Node tests.
  *
- * @module provider
+ * @module page
  */
 
 import * as encoding from 'lib0/encoding'
@@ -17,32 +18,19 @@ import * as decoding from 'lib0/decoding'
 import { ObservableV2 } from 'lib0/observable'
 import * as syncProtocol from 'y-protocols/sync'
 import * as awarenessProtocol from 'y-protocols/awareness'
-import { io } from 'socket.io-client'
 
 import {
-  EVENT_JOIN, EVENT_LEAVE, EVENT_SAVE, EVENT_STATUS, EVENT_Y,
+  EVENT_LEAVE, EVENT_SAVE, EVENT_STATUS, EVENT_Y,
   MSG_AWARENESS, MSG_QUERY_AWARENESS, MSG_SYNC, SYNC_STEP2, TRANSIENT_ERROR_CODES
 } from './protocol.js'
+import { MAX_EARLY_MESSAGES, backoffMs, failure } from './connection.js'
 import { userInfo } from './colors.js'
 
 /** @typedef {import('yjs').Doc} YDoc */
+/** @typedef {import('./connection.js').CollabConnection} CollabConnection */
+/** @typedef {import('./connection.js').PageLink} PageLink */
 /** @typedef {import('./protocol.js').ProtocolError} ProtocolError */
 /** @typedef {import('./protocol.js').ServerStatus} ServerStatus */
-
-/**
- * The socket surface this module uses: satisfied by a socket.io-client `Socket` and by test fakes.
- * @typedef {Object} SocketLike
- * @property {boolean} connected
- * @property {boolean} [active] false when socket.io-client will not reconnect by itself
- * @property {Array<any>} [sendBuffer] socket.io-client's queue of packets emitted while not connected
- * @property {(event: string, fn: (...args: any[]) => void) => any} on
- * @property {(event: string, fn: (...args: any[]) => void) => any} off
- * @property {(event: string, ...args: any[]) => any} emit
- * @property {() => any} connect
- * @property {() => any} disconnect
- */
-
-/** @typedef {'connecting'|'connected'|'disconnected'} ConnectionStatus */
 
 /**
  * @typedef {'connecting'|'live'|'offline'|'saving'|'saved'|'error'|'removed'} PageState
@@ -64,326 +52,6 @@ import { userInfo } from './colors.js'
  * @property {ProtocolError|null} error the last error
  * @property {{revid: number|null, coauthors: string[]}|null} saved the last save
  */
-
-/** Sent packets of these events are dropped from socket.io-client's buffer on disconnect. */
-const OWN_EVENTS = new Set([EVENT_JOIN, EVENT_LEAVE, EVENT_SAVE, EVENT_Y])
-/** Error codes after which retrying would only repeat the refusal: no automatic reconnect. */
-const FATAL_CODES = new Set(['toolarge', 'forbidden'])
-/** Messages kept for a title that is not routable yet (a join ack is pending); beyond that, dropped. */
-const MAX_EARLY_MESSAGES = 1000
-
-/**
- * @param {string} code
- * @param {string} message
- * @return {{ok: false, error: ProtocolError}}
- */
-const failure = (code, message) => ({ ok: false, error: { code, message } })
-
-/**
- * Capped exponential backoff with jitter in [delay/2, delay].
- * @param {number} attempt 0 for the first retry
- * @param {number} baseMs
- * @param {number} maxMs
- */
-const backoffMs = (attempt, baseMs, maxMs) => {
-  const delay = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 20))
-  return Math.round(delay / 2 + Math.random() * delay / 2)
-}
-
-/**
- * Socket.IO reads the path of the URL as a namespace: a server behind a path prefix
- * (`https://wiki.example/collab`) must be reached with that origin and path `/collab/socket.io`.
- * @param {string} url
- * @return {{origin: string, path: string}}
- */
-export const socketTarget = (url) => {
-  const base = typeof location !== 'undefined' ? location.href : undefined
-  const u = new URL(url, base)
-  return { origin: u.origin, path: u.pathname.replace(/\/+$/, '') + '/socket.io' }
-}
-
-/**
- * One Socket.IO connection to the collab server, shared by any number of {@link PageProvider}s.
- *
- * Emits `status` (`{status}`) when the connection status changes and `connection-error` (`Error`)
- * when connecting fails. socket.io-client reconnects by itself after network failures; after the server
- * closed the connection (or refused it in a middleware) this class reconnects with its own capped backoff.
- *
- * @extends {ObservableV2<{status: (e: {status: ConnectionStatus}) => void, 'connection-error': (e: any) => void}>}
- */
-export class CollabConnection extends ObservableV2 {
-  /**
-   * @param {string} url the collab server's base URL (`http://127.0.0.1:8765`, or one with a path prefix)
-   * @param {Object} [opts]
-   * @param {Object} [opts.socketOptions] extra socket.io-client options (override the defaults below)
-   * @param {Object|Function} [opts.auth] socket.io `auth` payload sent with the handshake
-   * @param {SocketLike} [opts.socket] use this socket instead of creating one (tests)
-   * @param {number} [opts.joinTimeoutMs] how long to wait for a join/leave ack
-   * @param {number} [opts.saveTimeoutMs] how long to wait for a save ack (a large page may take seconds)
-   * @param {number} [opts.reconnectDelayMs] first retry delay
-   * @param {number} [opts.reconnectDelayMaxMs] retry delay cap
-   */
-  constructor (url, {
-    socketOptions = {}, auth, socket, joinTimeoutMs = 15000, saveTimeoutMs = 120000,
-    reconnectDelayMs = 500, reconnectDelayMaxMs = 10000
-  } = {}) {
-    super()
-    this.url = url
-    this.joinTimeoutMs = joinTimeoutMs
-    this.saveTimeoutMs = saveTimeoutMs
-    this.reconnectDelayMs = reconnectDelayMs
-    this.reconnectDelayMaxMs = reconnectDelayMaxMs
-    /** @type {Set<PageProvider>} */
-    this.providers = new Set()
-    /** @type {Map<string, PageProvider>} title (as requested and as normalised) -> provider */
-    this._byTitle = new Map()
-    /** @type {Array<{title: string, event: string, data: any}>} events for titles not routable yet */
-    this._early = []
-    this._pendingJoins = 0
-    /** @type {Set<(ack: any) => void>} */
-    this._requests = new Set()
-    /** @type {ReturnType<typeof setTimeout>|null} */
-    this._retryTimer = null
-    this._retryAttempts = 0
-    this._destroyed = false
-    if (socket) {
-      this.socket = socket
-    } else {
-      const { origin, path } = socketTarget(url)
-      this.socket = /** @type {SocketLike} */ (/** @type {unknown} */ (io(origin, {
-        path,
-        transports: ['websocket'],
-        reconnectionDelay: reconnectDelayMs,
-        reconnectionDelayMax: reconnectDelayMaxMs,
-        randomizationFactor: 0.5,
-        ...(auth ? { auth } : {}),
-        ...socketOptions
-      })))
-    }
-    /** @type {ConnectionStatus} */
-    this.status = this.socket.connected ? 'connected' : 'connecting'
-    /** @type {Array<[string, (...args: any[]) => void]>} */
-    this._handlers = [
-      ['connect', () => this._onConnect()],
-      ['disconnect', (/** @type {string} */ reason) => this._onDisconnect(reason)],
-      ['connect_error', (/** @type {any} */ err) => this._onConnectError(err)],
-      [EVENT_Y, (/** @type {any} */ title, /** @type {any} */ msg) => this._route(title, EVENT_Y, msg)],
-      [EVENT_STATUS, (/** @type {any} */ title, /** @type {any} */ st) => this._route(title, EVENT_STATUS, st)]
-    ]
-    for (const [event, fn] of this._handlers) this.socket.on(event, fn)
-  }
-
-  /** True while the socket is connected: only then is anything sent. */
-  get connected () {
-    return this.socket.connected === true
-  }
-
-  /**
-   * Send one `y` message for a page. Dropped (returns false) while disconnected: socket.io-client
-   * would otherwise buffer it and replay it before the re-join, where the server refuses it.
-   * @param {string} title
-   * @param {Uint8Array} msg
-   * @return {boolean} whether it was handed to the socket
-   */
-  send (title, msg) {
-    if (!this.connected) return false
-    this.socket.emit(EVENT_Y, title, msg)
-    return true
-  }
-
-  /**
-   * Emit an event with an acknowledgement. Always resolves, never rejects: with the server's ack, or
-   * with `{ok: false, error: {code: 'offline'|'timeout'|'destroyed'|'badmessage', message}}`.
-   * @param {string} event
-   * @param {any[]} args
-   * @param {number} timeoutMs
-   * @return {Promise<any>}
-   */
-  request (event, args, timeoutMs) {
-    return new Promise((resolve) => {
-      if (this._destroyed) return resolve(failure('destroyed', 'the connection was closed'))
-      if (!this.connected) return resolve(failure('offline', 'not connected to the collaboration server'))
-      let done = false
-      /** @param {any} ack */
-      const finish = (ack) => {
-        if (done) return
-        done = true
-        clearTimeout(timer)
-        this._requests.delete(finish)
-        if (ack === null || typeof ack !== 'object' || typeof ack.ok !== 'boolean') {
-          ack = failure('badmessage', `malformed answer to ${event}`)
-        } else if (!ack.ok && (ack.error === null || typeof ack.error !== 'object')) {
-          ack = failure('internal', `${event} failed without an error description`)
-        }
-        resolve(ack)
-      }
-      const timer = setTimeout(() => finish(failure('timeout', `no answer to ${event} within ${timeoutMs} ms`)), timeoutMs)
-      this._requests.add(finish)
-      this.socket.emit(event, ...args, finish)
-    })
-  }
-
-  /**
-   * Destroy every provider, close the socket and remove every listener.
-   */
-  destroy () {
-    if (this._destroyed) return
-    for (const p of [...this.providers]) p.destroy()
-    this._destroyed = true
-    this._clearRetry()
-    for (const finish of [...this._requests]) finish(failure('destroyed', 'the connection was closed'))
-    for (const [event, fn] of this._handlers) this.socket.off(event, fn)
-    this.socket.disconnect()
-    this._setStatus('disconnected')
-    super.destroy()
-  }
-
-  // --- used by PageProvider -------------------------------------------------------------------------
-
-  /** @param {PageProvider} provider */
-  _add (provider) {
-    this.providers.add(provider)
-  }
-
-  /** @param {PageProvider} provider */
-  _remove (provider) {
-    this.providers.delete(provider)
-    for (const [title, p] of [...this._byTitle]) if (p === provider) this._byTitle.delete(title)
-  }
-
-  /**
-   * Route `title` to `provider`, then deliver what arrived for it before it was routable.
-   * The caller checked that no other provider has this title.
-   * @param {PageProvider} provider
-   * @param {string} title
-   */
-  _claim (provider, title) {
-    this._byTitle.set(title, provider)
-    if (this._early.length) {
-      const mine = this._early.filter(e => e.title === title)
-      this._early = this._early.filter(e => e.title !== title)
-      for (const e of mine) this._deliver(provider, e.event, e.data)
-    }
-  }
-
-  /**
-   * A join request is going out: events for unknown titles are kept until its ack tells the
-   * normalised title (the server may send its sync step 1 before the ack).
-   */
-  _joinStarted () {
-    this._pendingJoins++
-  }
-
-  _joinSettled () {
-    this._pendingJoins = Math.max(0, this._pendingJoins - 1)
-    if (this._pendingJoins === 0) this._early = []
-  }
-
-  // --- socket events --------------------------------------------------------------------------------
-
-  /**
-   * @param {any} title
-   * @param {string} event
-   * @param {any} data
-   */
-  _route (title, event, data) {
-    if (typeof title !== 'string') return
-    const provider = this._byTitle.get(title)
-    if (provider) {
-      this._deliver(provider, event, data)
-    } else if (this._pendingJoins > 0 && this._early.length < MAX_EARLY_MESSAGES) {
-      this._early.push({ title, event, data })
-    }
-  }
-
-  /**
-   * @param {PageProvider} provider
-   * @param {string} event
-   * @param {any} data
-   */
-  _deliver (provider, event, data) {
-    if (event === EVENT_Y) provider._onMessage(data)
-    else {
-      // The server is about to close the connection for something a retry would only repeat (a message
-      // over its size limit): remember it, so the disconnect does not start a reconnect loop.
-      if (data && data.state === 'error' && FATAL_CODES.has(data.code)) this._fatal = data
-      provider._onServerStatus(data)
-    }
-  }
-
-  /** @param {ConnectionStatus} status */
-  _setStatus (status) {
-    if (this.status === status) return
-    this.status = status
-    this.emit('status', [{ status }])
-  }
-
-  _onConnect () {
-    this._clearRetry()
-    this._retryAttempts = 0
-    this._setStatus('connected')
-    for (const p of [...this.providers]) p._onConnect()
-  }
-
-  /** @param {string} reason */
-  _onDisconnect (reason) {
-    // Packets emitted in the window where the socket still looked connected but its ping had expired
-    // sit in socket.io-client's send buffer and would be replayed on reconnect, before the re-join.
-    const buffer = this.socket.sendBuffer
-    if (Array.isArray(buffer)) {
-      const kept = buffer.filter(p => !(p && Array.isArray(p.data) && OWN_EVENTS.has(p.data[0])))
-      buffer.length = 0
-      buffer.push(...kept)
-    }
-    this._setStatus('disconnected')
-    for (const p of [...this.providers]) p._onDisconnect()
-    for (const finish of [...this._requests]) finish(failure('offline', 'disconnected from the collaboration server'))
-    this._early = []
-    // socket.io-client does not reconnect after the server closed the connection.
-    if (reason === 'io server disconnect') {
-      if (this._fatal) {
-        const message = `disconnected by the server: ${this._fatal.message || this._fatal.code}; reload to retry`
-        for (const p of [...this.providers]) p._onDisconnect(message, 'error')
-        this.emit('connection-error', [new Error(message)])
-        return
-      }
-      this._scheduleReconnect()
-    }
-  }
-
-  /** @param {any} err */
-  _onConnectError (err) {
-    this._setStatus('disconnected')
-    const detail = err && err.message ? err.message : String(err)
-    const code = err && err.data && err.data.code
-    if (FATAL_CODES.has(code)) { // refused for good (e.g. anonymous editing is off): say so, do not loop
-      for (const p of [...this.providers]) p._onDisconnect(`the collaboration server refused the connection (${detail})`, 'error')
-      this.emit('connection-error', [err])
-      return
-    }
-    for (const p of [...this.providers]) p._onDisconnect(`cannot reach the collaboration server (${detail})`)
-    this.emit('connection-error', [err])
-    // A middleware refusal leaves the socket inactive: socket.io-client will not retry by itself.
-    if (this.socket.active === false) this._scheduleReconnect()
-  }
-
-  _scheduleReconnect () {
-    if (this._destroyed || this._retryTimer !== null) return
-    const delay = backoffMs(this._retryAttempts++, this.reconnectDelayMs, this.reconnectDelayMaxMs)
-    this._retryTimer = setTimeout(() => {
-      this._retryTimer = null
-      if (!this._destroyed && !this.connected) {
-        this._setStatus('connecting')
-        this.socket.connect()
-      }
-    }, delay)
-  }
-
-  _clearRetry () {
-    if (this._retryTimer !== null) clearTimeout(this._retryTimer)
-    this._retryTimer = null
-  }
-}
 
 /**
  * @typedef {Object} PageProviderEvents
@@ -451,6 +119,14 @@ export class PageProvider extends ObservableV2 {
     /** @type {ReturnType<typeof setTimeout>|null} */
     this._retryTimer = null
     this._retryAttempts = 0
+    /** @type {PageLink} what the connection calls: these handlers, and nothing else of this provider */
+    this._link = {
+      connected: () => this._onConnect(),
+      disconnected: (message, state) => this._onDisconnect(message, state),
+      y: (data) => this._onMessage(data),
+      status: (st) => this._onServerStatus(st),
+      destroy: () => this.destroy()
+    }
 
     /**
      * @param {Uint8Array} update
@@ -484,7 +160,7 @@ export class PageProvider extends ObservableV2 {
 
     ydoc.on('update', this._onDocUpdate)
     this.awareness.on('update', this._onAwarenessUpdate)
-    connection._add(this)
+    connection.attach(this._link)
     if (connect) this.connect()
   }
 
@@ -580,7 +256,7 @@ export class PageProvider extends ObservableV2 {
     this.awareness.off('update', this._onAwarenessUpdate)
     this._forgetOthers()
     if (this._ownsAwareness) this.awareness.destroy()
-    this.connection._remove(this)
+    this.connection.detach(this._link)
     super.destroy()
   }
 
@@ -597,34 +273,27 @@ export class PageProvider extends ObservableV2 {
       this._setState(this.connection.status === 'connecting' ? 'connecting' : 'offline')
       return
     }
-    const owner = this.connection._byTitle.get(this.title)
-    if (owner && owner !== this) {
+    const owner = this.connection.ownerOf(this.title)
+    if (owner && owner !== this._link) {
       this._fail({ code: 'duplicate', message: `${this.title} is already open on this connection` })
       return
     }
-    this.connection._byTitle.set(this.title, this)
     const seq = ++this._joinSeq
     this._joining = true
     this._setState('connecting')
-    this.connection._joinStarted()
-    this.connection.request(EVENT_JOIN, [this.title], this.connection.joinTimeoutMs).then((ack) => {
-      try {
-        if (seq !== this._joinSeq || this._destroyed) return // superseded by a disconnect or destroy
-        this._joining = false
-        if (ack.ok) this._joined(ack)
-        else this._joinFailed(ack.error)
-      } finally {
-        // Only now: _joined() replays the events kept for the normalised title until this point.
-        this.connection._joinSettled()
-      }
+    this.connection.join(this._link, this.title, (ack) => {
+      if (seq !== this._joinSeq || this._destroyed) return // superseded by a disconnect or destroy
+      this._joining = false
+      if (ack.ok) this._joined(ack)
+      else this._joinFailed(ack.error)
     })
   }
 
-  /** @param {import('./protocol.js').JoinAck} ack */
+  /** @param {import('./protocol.js').JoinAccepted} ack */
   _joined (ack) {
     const title = typeof ack.title === 'string' && ack.title ? ack.title : this.title
-    const owner = this.connection._byTitle.get(title)
-    if (owner && owner !== this) {
+    const owner = this.connection.ownerOf(title)
+    if (owner && owner !== this._link) {
       this._early = []
       this._fail({ code: 'duplicate', message: `${title} is already open on this connection` })
       return
@@ -641,8 +310,11 @@ export class PageProvider extends ObservableV2 {
     // normalised one (kept by the connection until it could route it).
     const early = this._early
     this._early = []
-    for (const e of early) this.connection._deliver(this, e.event, e.data)
-    this.connection._claim(this, title)
+    for (const e of early) {
+      if (e.event === EVENT_Y) this._onMessage(e.data)
+      else this._onServerStatus(e.data)
+    }
+    this.connection.claim(this._link, title)
     // Our step 1 makes the server send what we lack; its step 1 (answered in _onMessage) gets it our
     // offline edits. Then announce ourselves with a new clock: the server forgot our state when we left.
     const encoder = encoding.createEncoder()
