@@ -306,6 +306,8 @@ async def serve(settings: Settings) -> int:
         hint = "install the versions pinned in pyproject.toml, or run with --transport stock"
         log.error("python-socketio/python-engineio lack what --transport lean needs (%s): %s", ", ".join(missing), hint)
         return 2
+    if settings.transport == "stock":
+        log.info("Socket.IO on python-socketio as shipped (--transport stock): slower, no private hooks")
     service = Service(settings)
     runner = web.AppRunner(service.app, handle_signals=False, access_log=None)
     try:

@@ -6,14 +6,15 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 from collab.dev import devwiki as dw
 from tests.plugins.server import ServerFactory
 from tests.support.net import free_port
 
 
-def serve(*args: str, password: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, COLLAB_BOT_PASSWORD=password)
+def serve(*args: str, password: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, COLLAB_BOT_PASSWORD=password, **(env or {}))
     return subprocess.run(
         [sys.executable, "-m", "collab", "serve", "--port", str(free_port()), *args],
         env=env, capture_output=True, text=True, timeout=60,
@@ -39,6 +40,14 @@ def test_missing_options_are_named(tmp_path):
     done = serve("--data-dir", str(tmp_path), password="")
     assert done.returncode == 2
     assert "--wiki-api" in done.stderr and "--bot-user" in done.stderr and "COLLAB_BOT_PASSWORD" in done.stderr
+
+
+def test_a_python_engineio_without_the_lean_transports_hooks_stops_the_start_with_a_clear_message(tmp_path):
+    env = {"PYTHONPATH": str(Path(__file__).parent / "fault"), "COLLAB_TEST_HIDE_ENGINEIO_HOOK": "1"}
+    done = serve("--wiki-api", f"http://127.0.0.1:{free_port()}/api.php", "--bot-user", "Bot@app",
+                 "--data-dir", str(tmp_path), password="x" * 32, env=env)  # fmt: skip
+    assert done.returncode == 2
+    assert "AsyncSocket._websocket_handler" in done.stderr and "--transport stock" in done.stderr
 
 
 def test_sigterm_shuts_down_cleanly(collab_server: ServerFactory):

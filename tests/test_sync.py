@@ -204,3 +204,29 @@ async def test_join_refusal_is_typed(collab_server: ServerFactory):
         assert refused.value.code == "invalidtitle"
     finally:
         await client.close()
+
+
+async def test_the_stock_python_socketio_transport_serves_the_same_protocol(collab_server: ServerFactory):
+    """``--transport stock`` (python-socketio as shipped, for an untested library upgrade) relays, converges,
+    answers acks and saves exactly like the lean transport."""
+    server = collab_server(transport="stock", commit_idle_s=60, commit_max_s=120)
+    title = "Stock transport"
+    a, b = await NodeClient().start(), await NodeClient().start()
+    py = await PyClient(server.url).connect()
+    try:
+        for n in (a, b):
+            await n.call("connect", url=server.url)
+            await n.call("join", title=title)
+        page = await py.join(title)
+        await a.call("insert", title=title, index=0, text="from node a\n")
+        await b.wait_text(title, lambda t: t == "from node a\n")
+        py.edit(title, len(str(page)), "from python 😀\n")
+        want = "from node a\nfrom python 😀\n"
+        assert await a.wait_text(title, lambda t: t == want) == want
+        assert await b.wait_text(title, lambda t: t == want) == want
+        assert (await py.save(title))["ok"] is True
+    finally:
+        await a.close()
+        await b.close()
+        await py.close()
+    assert "python-socketio as shipped (--transport stock)" in server.log_path.read_text()

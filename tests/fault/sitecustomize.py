@@ -26,3 +26,10 @@ if _marker:
         os._exit(9)
 
     _wiki.MediaWiki.save = _save_then_die  # type: ignore[method-assign]
+
+# With ``COLLAB_TEST_HIDE_ENGINEIO_HOOK=1``: python-engineio looks like a release without the private hook the
+# lean transport overrides (tests/test_serve.py: `collab serve` must refuse to start, naming it).
+if os.environ.get("COLLAB_TEST_HIDE_ENGINEIO_HOOK"):
+    from engineio.async_socket import AsyncSocket as _AsyncSocket
+
+    del _AsyncSocket._websocket_handler
