@@ -112,16 +112,26 @@ class OriginPolicy:
         if isinstance(cached := environ.get(_ORIGIN_VERDICT), bool):
             return cached  # python-engineio asks again for the response's CORS headers: count once
         normal = origin.strip().lower().rstrip("/")
-        found = normal in self.allowed or normal in self._same_origin(environ)
+        found = normal in self.allowed or normal in own_origins(environ)
         if isinstance(environ, dict):
             environ[_ORIGIN_VERDICT] = found
         if not found and self.on_refused is not None:
             self.on_refused(origin)
         return found
 
-    @staticmethod
-    def _same_origin(environ: Mapping[str, Any]) -> set[str]:
-        host = str(environ.get("HTTP_HOST", "")).strip().lower()
-        if not host or "/" in host or "@" in host:
-            return set()
-        return {f"http://{host}".removesuffix(":80"), f"https://{host}".removesuffix(":443")}
+
+def own_origins(environ: Mapping[str, Any]) -> set[str]:
+    """The origins of this server itself, as the browser addressed it (its ``Host`` header)."""
+    host = str(environ.get("HTTP_HOST", "")).strip().lower()
+    if not host or "/" in host or "@" in host:
+        return set()
+    return {f"http://{host}".removesuffix(":80"), f"https://{host}".removesuffix(":443")}
+
+
+def same_origin(environ: Mapping[str, Any]) -> bool:
+    """Whether a browser's ``Origin`` (when sent) names this server itself: a cookie sent with the request
+    may then be used (a request without ``Origin`` is not a cross-site browser request)."""
+    origin = environ.get("HTTP_ORIGIN")
+    if not origin:
+        return True
+    return str(origin).strip().lower().rstrip("/") in own_origins(environ)

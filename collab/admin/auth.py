@@ -9,10 +9,8 @@ and token helpers here also guard ``/metrics`` (:mod:`collab.admin.metrics`).
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
-from urllib.parse import urlsplit
+from typing import Protocol
 
 from ..errors import NotAuthorized
 from ..wiki import User
@@ -77,12 +75,3 @@ def bearer_token(header: str) -> str | None:
 def token_matches(given: str, secret: str) -> bool:
     """Whether ``given`` is the configured ``secret`` (never when none is configured), in constant time."""
     return bool(secret) and hmac.compare_digest(given.encode(), secret.encode())
-
-
-# TODO(origins): one origin check for the whole service goes to collab/origins.py; use it here then.
-def same_origin(environ: Mapping[str, Any]) -> bool:
-    """A browser's ``Origin`` (when sent) names this server: the cookie may not be used cross-site."""
-    origin = environ.get("HTTP_ORIGIN")
-    if not origin:
-        return True
-    return urlsplit(str(origin)).netloc == str(environ.get("HTTP_HOST", ""))

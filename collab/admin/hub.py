@@ -25,9 +25,10 @@ from aiohttp import web
 from ..config import STATIC_DIR
 from ..errors import CollabError, NotAuthorized, WikiError, WikiUnavailable
 from ..events import Observer
+from ..origins import same_origin
 from ..protocol import error
 from ..tasks import TaskSet
-from .auth import Admin, AdminAuth, bearer_token, same_origin
+from .auth import Admin, AdminAuth, bearer_token
 from .sessions import SessionView
 
 log = logging.getLogger(__name__)

@@ -58,3 +58,13 @@ def test_a_protocol_relative_wiki_server_allows_both_schemes_and_default_ports_a
 
 def test_a_star_allows_every_origin():
     assert OriginPolicy(["*"]).allows("https://anything.example")
+
+
+def test_a_request_is_same_origin_when_its_origin_names_the_host_it_was_sent_to():
+    from collab.origins import same_origin
+
+    assert same_origin({"HTTP_HOST": "collab.example.org"})  # no Origin: not a cross-site browser request
+    assert same_origin({"HTTP_HOST": "collab.example.org", "HTTP_ORIGIN": "https://collab.example.org"})
+    assert same_origin({"HTTP_HOST": "127.0.0.1:8765", "HTTP_ORIGIN": "http://127.0.0.1:8765/"})
+    assert not same_origin({"HTTP_HOST": "collab.example.org", "HTTP_ORIGIN": "https://evil.example"})
+    assert not same_origin({"HTTP_HOST": "", "HTTP_ORIGIN": "https://collab.example.org"})
