@@ -186,7 +186,7 @@ _OPTION = {opt.name: opt for opt in OPTIONS}
 T = TypeVar("T")
 
 
-def _default(name: str, kind: type[T]) -> T:
+def default(name: str, kind: type[T]) -> T:
     """The default of option ``name`` in ``OPTIONS``, checked (when the module loads) to be a ``kind``."""
     value = _OPTION[name].default
     if not isinstance(value, kind):
@@ -203,42 +203,42 @@ class Settings:
     command line and the environment.
     """
 
-    host: str = _default("host", str)
-    port: int = _default("port", int)
-    wiki_api: str = _default("wiki_api", str)
-    bot_user: str = _default("bot_user", str)
+    host: str = default("host", str)
+    port: int = default("port", int)
+    wiki_api: str = default("wiki_api", str)
+    bot_user: str = default("bot_user", str)
     bot_password: str = field(default="", repr=False)
-    bot_password_file: str = _default("bot_password_file", str)
-    data_dir: Path = Path(_default("data_dir", str))
-    commit_idle_s: float = _default("commit_idle_s", float)
-    commit_max_s: float = _default("commit_max_s", float)
-    poll_s: float = _default("poll_s", float)
-    rcfeed_port: int = _default("rcfeed_port", int)
-    unload_idle_s: float = _default("unload_idle_s", float)
-    max_message_bytes: int = _default("max_message_bytes", int)
-    allow_readonly: bool = _default("allow_readonly", bool)
-    anonymous: bool = _default("anonymous", bool)
-    recheck_s: float = _default("recheck_s", float)
-    token_secret: str = field(default=_default("token_secret", str), repr=False)
-    token_secret_file: str = _default("token_secret_file", str)
-    allowed_origin: tuple[str, ...] = _default("allowed_origin", tuple)
-    tls_cert: str = _default("tls_cert", str)
-    tls_key: str = _default("tls_key", str)
-    trusted_proxy: tuple[str, ...] = _default("trusted_proxy", tuple)
-    max_document_bytes: int = _default("max_document_bytes", int)
-    updates_per_s: float = _default("updates_per_s", float)
-    user_updates_per_s: float = _default("user_updates_per_s", float)
-    joins_per_min: float = _default("joins_per_min", float)
-    max_connections_per_ip: int = _default("max_connections_per_ip", int)
-    max_connections_per_user: int = _default("max_connections_per_user", int)
-    max_pages_per_connection: int = _default("max_pages_per_connection", int)
-    redis: str = field(default=_default("redis", str), repr=False)  # the URL may hold a password
-    commit_lease_s: float = _default("commit_lease_s", float)
-    log_level: str = _default("log_level", str)
-    admin_group: str = _default("admin_group", str)
-    admin_token: str = field(default=_default("admin_token", str), repr=False)
-    metrics_token: str = field(default=_default("metrics_token", str), repr=False)
-    transport: str = _default("transport", str)
+    bot_password_file: str = default("bot_password_file", str)
+    data_dir: Path = Path(default("data_dir", str))
+    commit_idle_s: float = default("commit_idle_s", float)
+    commit_max_s: float = default("commit_max_s", float)
+    poll_s: float = default("poll_s", float)
+    rcfeed_port: int = default("rcfeed_port", int)
+    unload_idle_s: float = default("unload_idle_s", float)
+    max_message_bytes: int = default("max_message_bytes", int)
+    allow_readonly: bool = default("allow_readonly", bool)
+    anonymous: bool = default("anonymous", bool)
+    recheck_s: float = default("recheck_s", float)
+    token_secret: str = field(default=default("token_secret", str), repr=False)
+    token_secret_file: str = default("token_secret_file", str)
+    allowed_origin: tuple[str, ...] = default("allowed_origin", tuple)
+    tls_cert: str = default("tls_cert", str)
+    tls_key: str = default("tls_key", str)
+    trusted_proxy: tuple[str, ...] = default("trusted_proxy", tuple)
+    max_document_bytes: int = default("max_document_bytes", int)
+    updates_per_s: float = default("updates_per_s", float)
+    user_updates_per_s: float = default("user_updates_per_s", float)
+    joins_per_min: float = default("joins_per_min", float)
+    max_connections_per_ip: int = default("max_connections_per_ip", int)
+    max_connections_per_user: int = default("max_connections_per_user", int)
+    max_pages_per_connection: int = default("max_pages_per_connection", int)
+    redis: str = field(default=default("redis", str), repr=False)  # the URL may hold a password
+    commit_lease_s: float = default("commit_lease_s", float)
+    log_level: str = default("log_level", str)
+    admin_group: str = default("admin_group", str)
+    admin_token: str = field(default=default("admin_token", str), repr=False)
+    metrics_token: str = field(default=default("metrics_token", str), repr=False)
+    transport: str = default("transport", str)
 
     def __post_init__(self) -> None:
         if self.commit_idle_s <= 0 or self.commit_max_s < self.commit_idle_s:

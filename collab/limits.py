@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from .config import MIB, Settings
+from .config import Settings, default
 from .errors import Refused
 
 # Seconds of sustained rate a token bucket holds: typing bursts and a paste never hit the limit.
@@ -37,14 +37,14 @@ SAVE_COST: Final = 10.0
 class Limits:
     """Abuse limits (0 disables a limit). Rates are sustained; buckets hold ``BURST_S`` seconds of it."""
 
-    max_message_bytes: int = 16 * MIB
-    max_document_bytes: int = 0  # 0: the wiki's maxarticlesize
-    updates_per_s: float = 100.0
-    user_updates_per_s: float = 300.0
-    joins_per_min: float = 300.0
-    max_connections_per_ip: int = 500
-    max_connections_per_user: int = 100
-    max_pages_per_connection: int = 50
+    max_message_bytes: int = default("max_message_bytes", int)
+    max_document_bytes: int = default("max_document_bytes", int)  # 0: the wiki's maxarticlesize
+    updates_per_s: float = default("updates_per_s", float)
+    user_updates_per_s: float = default("user_updates_per_s", float)
+    joins_per_min: float = default("joins_per_min", float)
+    max_connections_per_ip: int = default("max_connections_per_ip", int)
+    max_connections_per_user: int = default("max_connections_per_user", int)
+    max_pages_per_connection: int = default("max_pages_per_connection", int)
 
     @property
     def transport_bytes(self) -> int:
