@@ -35,8 +35,7 @@ from .recheck import recheck_loop
 from .registry import Registry
 from .relay import Relay
 from .session import Sessions
-from .sio.server import SocketIOServer, SocketIOWire, StaleMessageFilter, socketio_server
-from .sio.transport import check_internals
+from .sio import SocketIOServer, SocketIOWire, StaleMessageFilter, check_internals, socketio_server
 from .store import SQLiteStore, Store
 from .tasks import TaskSet
 from .titles import normalise_title

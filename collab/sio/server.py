@@ -1,5 +1,5 @@
-"""The Socket.IO adapter: maps the default namespace's events to :class:`collab.session.Sessions`, and
-implements the core's :class:`collab.relay.Wire` port on python-socketio.
+"""The Socket.IO adapter's event map: each event of the default namespace goes to one method of
+:class:`collab.session.Sessions` (the :class:`collab.relay.Wire` port is ``wire.py``).
 
 Two ways to run (``--transport``): ``lean`` (the default) runs python-socketio on the lean WebSocket loop
 of ``transport.py``, which reads ``y`` events inline and writes each broadcast encoded once; ``stock`` runs
@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Collection
 from typing import Any
 
-import engineio
 import socketio
 
 from .. import protocol as p
 from ..errors import CollabError
 from ..session import Sessions
-from .frames import encoded, encoded_y
 from .transport import LeanServer
+from .wire import SocketIOWire
 
 log = logging.getLogger(__name__)
 
@@ -29,69 +27,6 @@ log = logging.getLogger(__name__)
 def socketio_server(*, stock: bool, **kwargs: Any) -> socketio.AsyncServer:
     """python-socketio's server: on the lean transport, or as shipped (``stock``)."""
     return socketio.AsyncServer(**kwargs) if stock else LeanServer(**kwargs)
-
-
-class SocketIOWire:
-    """The :class:`collab.relay.Wire` port over python-socketio's default namespace."""
-
-    def __init__(self, sio: socketio.AsyncServer) -> None:
-        self.sio = sio
-        self.lean = isinstance(sio, LeanServer)
-        self._eio_sids: dict[str, str] = {}  # Socket.IO sid -> Engine.IO sid (lean delivery)
-        self._tcp_close: dict[str, Any] = {}  # Socket.IO sid -> its TCP transport's close()
-
-    def opened(self, sid: str, environ: dict[str, Any]) -> None:
-        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
-        if eio_sid is not None:
-            self._eio_sids[sid] = eio_sid
-        transport = getattr(environ.get("aiohttp.request"), "transport", None)
-        if transport is not None:
-            self._tcp_close[sid] = transport.close
-
-    def closed(self, sid: str) -> None:
-        self._eio_sids.pop(sid, None)
-        self._tcp_close.pop(sid, None)
-
-    async def send(self, sid: str, event: str, *args: Any) -> None:
-        await self.sio.emit(event, args, to=sid)
-
-    async def broadcast(self, sids: Collection[str], event: str, args: tuple[Any, ...]) -> int:
-        if not self.lean:
-            await self.sio.emit(event, args, to=list(sids))
-            return len(sids)
-        # ``sio.emit(event, args, room=...)`` without its per-recipient tasks: the packet is encoded once and
-        # handed to each recipient's Engine.IO socket directly (transport.py).
-        if event == p.EVENT_Y:
-            frames = encoded_y(*args)
-        else:
-            frames = encoded(self.sio.packet_class(socketio.packet.EVENT, namespace="/", data=[event, *args]))
-        deliver = self.sio.eio.deliver
-        sent = 0
-        for sid in sids:
-            eio_sid = self._eio_sids.get(sid)
-            if eio_sid is None:
-                continue
-            try:
-                deliver(eio_sid, frames)
-            except engineio.exceptions.SocketIsClosedError:
-                continue  # disconnecting: its disconnect handler removes it from the page
-            sent += 1
-        return sent
-
-    async def disconnect(self, sid: str, *, close_tcp: bool = False) -> None:
-        if not close_tcp:
-            await self.sio.disconnect(sid)
-            return
-        # Disconnect, then close the TCP connection: python-engineio would otherwise go on reading (and
-        # python-socketio raising for) everything the client already sent, and a flooder has thousands of
-        # messages in flight. The status and the disconnect packet are flushed first.
-        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
-        close = self._tcp_close.get(sid)
-        await self.sio.disconnect(sid)
-        if eio_sid is not None:
-            await self.sio.eio.disconnect(eio_sid)  # returns once the queued packets are written
-        if close is not None:
-            close()
 
 
 class SocketIOServer:
@@ -115,7 +50,7 @@ class SocketIOServer:
         retry a refused connection by themselves."""
         self.wire.opened(sid, environ)
         try:
-            return await self.sessions.connect(
+            accepted = await self.sessions.connect(
                 sid,
                 remote=str(environ.get("REMOTE_ADDR", "")),
                 forwarded_for=environ.get("HTTP_X_FORWARDED_FOR"),
@@ -125,6 +60,9 @@ class SocketIOServer:
         except CollabError as exc:
             self.wire.closed(sid)
             raise socketio.exceptions.ConnectionRefusedError(exc.message, {"code": exc.code}) from None
+        if not accepted:  # it went away while the wiki was asked
+            self.wire.closed(sid)
+        return accepted
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         self.wire.closed(sid)

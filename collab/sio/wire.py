@@ -1,0 +1,78 @@
+"""The core's :class:`collab.relay.Wire` port on python-socketio's default namespace: sending to one connection,
+broadcasting one event encoded once to many, and disconnecting (with the TCP connection closed too, for
+clients cut off for flooding)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+import engineio
+import socketio
+
+from .. import protocol as p
+from .frames import encoded, encoded_y
+from .transport import LeanServer
+
+
+class SocketIOWire:
+    """The :class:`collab.relay.Wire` port over python-socketio's default namespace."""
+
+    def __init__(self, sio: socketio.AsyncServer) -> None:
+        self.sio = sio
+        self.lean = isinstance(sio, LeanServer)
+        self._eio_sids: dict[str, str] = {}  # Socket.IO sid -> Engine.IO sid (lean delivery)
+        self._tcp_close: dict[str, Any] = {}  # Socket.IO sid -> its TCP transport's close()
+
+    def opened(self, sid: str, environ: dict[str, Any]) -> None:
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        if eio_sid is not None:
+            self._eio_sids[sid] = eio_sid
+        transport = getattr(environ.get("aiohttp.request"), "transport", None)
+        if transport is not None:
+            self._tcp_close[sid] = transport.close
+
+    def closed(self, sid: str) -> None:
+        self._eio_sids.pop(sid, None)
+        self._tcp_close.pop(sid, None)
+
+    async def send(self, sid: str, event: str, *args: Any) -> None:
+        await self.sio.emit(event, args, to=sid)
+
+    async def broadcast(self, sids: Collection[str], event: str, args: tuple[Any, ...]) -> int:
+        if not self.lean:
+            await self.sio.emit(event, args, to=list(sids))
+            return len(sids)
+        # ``sio.emit(event, args, room=...)`` without its per-recipient tasks: the packet is encoded once and
+        # handed to each recipient's Engine.IO socket directly (transport.py).
+        if event == p.EVENT_Y:
+            frames = encoded_y(*args)
+        else:
+            frames = encoded(self.sio.packet_class(socketio.packet.EVENT, namespace="/", data=[event, *args]))
+        deliver = self.sio.eio.deliver
+        sent = 0
+        for sid in sids:
+            eio_sid = self._eio_sids.get(sid)
+            if eio_sid is None:
+                continue
+            try:
+                deliver(eio_sid, frames)
+            except engineio.exceptions.SocketIsClosedError:
+                continue  # disconnecting: its disconnect handler removes it from the page
+            sent += 1
+        return sent
+
+    async def disconnect(self, sid: str, *, close_tcp: bool = False) -> None:
+        if not close_tcp:
+            await self.sio.disconnect(sid)
+            return
+        # Disconnect, then close the TCP connection: python-engineio would otherwise go on reading (and
+        # python-socketio raising for) everything the client already sent, and a flooder has thousands of
+        # messages in flight. The status and the disconnect packet are flushed first.
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        close = self._tcp_close.get(sid)
+        await self.sio.disconnect(sid)
+        if eio_sid is not None:
+            await self.sio.eio.disconnect(eio_sid)  # returns once the queued packets are written
+        if close is not None:
+            close()
