@@ -311,6 +311,13 @@ class CommitManager:
             except EditConflict:
                 state.conflicts += 1
                 self.observer.conflict(room.title)
+                if room.base.revid is not None and await self.wiki.revision_title(room.base.revid) not in (
+                    room.title,
+                    None,
+                ):
+                    # Moved on the wiki during the save: the old title's latest revision is the redirect, never to
+                    # be merged. Retry once the watcher has moved the session to the new title (moves.py).
+                    raise WikiUnavailable("the page was moved on the wiki; saving again under its new title") from None
                 latest = await self.wiki.read(room.title)
                 if latest is None:
                     raise SaveRefused("the page has been deleted", code="missingtitle") from None

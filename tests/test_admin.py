@@ -465,7 +465,9 @@ async def test_admin_actions_are_logged_with_the_admins_name_and_never_secrets(
         result = await watcher.call("disconnect_user", {"title": title, "user": "Alice"})
         assert result == {"ok": True, "disconnected": 1}
         told = await client.wait_status(title, "removed")
-        assert told["code"] == "kicked" and "Admin disconnected you" in told["message"]
+        assert (
+            told["code"] == "kicked" and told["message"] == "an administrator (Admin) disconnected you from this page"
+        )
     finally:
         await client.close()
         await watcher.close()

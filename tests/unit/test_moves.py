@@ -11,7 +11,7 @@ import pytest
 
 from collab import protocol as p
 from collab.commit import CommitManager
-from collab.errors import MoveRefused
+from collab.errors import MoveRefused, WikiUnavailable
 from collab.events import Fanout
 from collab.moves import PageMoves
 from collab.room import PageRoom
@@ -236,4 +236,17 @@ async def test_the_watcher_never_merges_the_redirect_of_a_moved_page(world: Worl
         task.cancel()
     await world.drained()
     assert list(world.registry.rooms) == ["New"]
+    assert "REDIRECT" not in world.registry.rooms["New"].current_text()
+
+
+async def test_a_save_that_meets_the_move_never_merges_the_redirect_and_lands_under_the_new_title(world: World):
+    await world.join("a", cookie="alice-cookie")
+    await world.type("a", " unsaved")
+    world.wiki.move("Page", "New")  # while the save below is on its way: the wiki answers "editconflict"
+    with pytest.raises(WikiUnavailable):
+        await world.commits.save_now(world.registry.rooms["Page"])
+    assert world.registry.rooms["Page"].current_text() == "hello unsaved"
+    assert await world.poll("Page") is True
+    await world.advance(IDLE)
+    assert world.wiki.saves[-1].title == "New" and world.wiki.text("New") == "hello unsaved"
     assert "REDIRECT" not in world.registry.rooms["New"].current_text()
