@@ -30,6 +30,7 @@ from .errors import CollabError, WikiError
 from .events import Fanout, Observer
 from .limits import Limits
 from .mediawiki import MediaWiki
+from .moves import PageMoves
 from .origins import OriginPolicy, origin_of, parse_networks
 from .recheck import recheck_loop
 from .registry import Registry
@@ -130,7 +131,8 @@ class Service:
         self.observer.observers += [self.relay, self.metrics, self.admin]
         if self.cluster is not None:
             self._bind_cluster(self.cluster, sessions)
-        self.watcher = OutsideEditWatcher(self.registry, self.wiki, self.commits, poll_s=settings.poll_s)
+        moves = PageMoves(self.registry, self.wiki, self.sessions, self.relay, self.commits, self.observer)
+        self.watcher = OutsideEditWatcher(self.registry, self.wiki, self.commits, poll_s=settings.poll_s, moves=moves)
         self.app = web.Application(client_max_size=self.limits.transport_bytes)
         self.app[SERVICE] = self
         self.app.cleanup_ctx.append(_lifespan)

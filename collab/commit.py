@@ -207,6 +207,31 @@ class CommitManager:
         self.pages.pop(title, None)
         self.observer.page_closed(title)
 
+    def saving(self, title: str) -> bool:
+        """Whether a save of the page is in flight."""
+        state = self.pages.get(title)
+        return state is not None and state.in_flight is not None and not state.in_flight.done()
+
+    def rename(self, title: str, new: str) -> None:
+        """The page moved on the wiki (``moves.py``; never during a save): its bookkeeping is ``new``'s, and its
+        timers, which name the old title, are armed again under the new one."""
+        state = self.pages.pop(title, None)
+        room = self.registry.rooms.get(new)
+        if state is None or room is None:
+            return
+        state.cancel(unload=True)
+        self.pages[new] = state
+        if self.pending(room):
+            self.changed(room)
+        if not self.editors.has_editors(new):
+            self._arm_unload(new)
+
+    def forget(self, title: str) -> None:
+        """The page was deleted on the wiki (``moves.py``): no timer saves it any more; its log is kept."""
+        state = self.pages.pop(title, None)
+        if state is not None:
+            state.cancel(unload=True)
+
     # ---- saving ----------------------------------------------------------------------------------
     async def save_now(self, room: PageRoom) -> int | None:
         """Save the page now (after a save in flight, if any). Returns the new revid or None.
@@ -286,6 +311,13 @@ class CommitManager:
             except EditConflict:
                 state.conflicts += 1
                 self.observer.conflict(room.title)
+                if room.base.revid is not None and await self.wiki.revision_title(room.base.revid) not in (
+                    room.title,
+                    None,
+                ):
+                    # Moved on the wiki during the save: the old title's latest revision is the redirect, never to
+                    # be merged. Retry once the watcher has moved the session to the new title (moves.py).
+                    raise WikiUnavailable("the page was moved on the wiki; saving again under its new title") from None
                 latest = await self.wiki.read(room.title)
                 if latest is None:
                     raise SaveRefused("the page has been deleted", code="missingtitle") from None

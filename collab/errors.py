@@ -69,6 +69,13 @@ class LoginFailed(WikiError):
     code = "loginfailed"
 
 
+class MoveRefused(CollabError):
+    """A page's log cannot follow a move of the page on the wiki (the store cannot rename it, or another session
+    of the new title holds unsaved work): the session of the old title ends instead (``moves.py``)."""
+
+    code = "moverefused"
+
+
 # Metrics labels of every refusal (a closed set: metrics may pre-register them).
 REJECTIONS: Final = (
     "origin",  # handshake from an Origin not in --allowed-origin

@@ -21,7 +21,10 @@ EVENT_Y: Final = "y"
 EVENT_STATUS: Final = "status"
 EVENT_SAVE: Final = "save"
 
-STATES: Final = ("live", "saving", "saved", "merged", "readonly", "removed", "error")
+STATES: Final = ("live", "saving", "saved", "merged", "moved", "readonly", "removed", "error")
+REMOVED_CODES: Final = ("deleted", "kicked", "forbidden")
+"""Why a ``removed`` status ended a page for a connection: the page was deleted on the wiki; an admin ended
+the session or disconnected the user; a rights re-check found the user may no longer use the page."""
 ERROR_CODES: Final = (
     "invalidtitle",
     "notjoined",

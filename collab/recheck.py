@@ -65,7 +65,7 @@ async def _apply(sessions: Sessions, conn: Connection, title: str, answer: Grant
     if isinstance(answer, Refused):
         sessions.rejected("removed", title, conn.user)
         log.info("re-check: removing user=%s sid=%s from %r: %s", conn.user, conn.sid, title, answer.message)
-        await sessions.remove(conn.sid, title, answer.message)
+        await sessions.remove(conn.sid, title, answer.message, code="forbidden")
     elif isinstance(answer, CollabError):
         log.info("re-check of user=%s on %r postponed: %s", conn.user, title, answer.message)
     elif answer.readonly and not joined.readonly:

@@ -115,6 +115,24 @@ class Registry:
         room.base = base
         self.store.set_base(room.title, base)
 
+    def rename(self, old: str, new: str) -> PageRoom:
+        """The page ``old`` moved to ``new`` on the wiki: its log and its room are ``new``'s from now on.
+
+        Raises:
+            MoveRefused: the log cannot follow (nothing changed); see ``Store.rename``.
+            KeyError: ``old`` is not loaded, or ``new`` is loaded or loading (the caller checks).
+        """
+        if new in self.rooms or new in self._loading:
+            raise KeyError(new)
+        room = self.rooms[old]
+        self.store.rename(old, new)
+        del self.rooms[old]
+        room.title = new
+        self.rooms[new] = room
+        self._tails[new] = self._tails.pop(old, 0)
+        log.info("page %r moved to %r", old, new)
+        return room
+
     def unload(self, title: str) -> None:
         """Forget a room (its log stays). The caller checks that it has no editors and nothing unsaved."""
         room = self.rooms.pop(title, None)

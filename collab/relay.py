@@ -100,6 +100,8 @@ class Relay(Observer):
         self.audience: dict[str, set[str]] = {}  # title -> sids of the connections that joined it
         self._outbox: dict[str, list[Outgoing]] = {}  # per page, in order; sent by _drain
         self._draining = False
+        # A page moved while the drain held its outbox: old title -> new, so that batch still finds its audience.
+        self._moved: dict[str, str] = {}
         registry.on_change.append(self._changed)
 
     # ---- audience ----------------------------------------------------------------------------------
@@ -112,6 +114,20 @@ class Relay(Observer):
             sids.discard(sid)
             if not sids:
                 del self.audience[title]
+
+    def rename(self, title: str, new: str) -> None:
+        """The page moved on the wiki: its audience and its queued messages follow it. What was queued under the
+        old title is framed now, with the old title, so it still leaves before anything named ``new`` (the
+        ``moved`` status queued just before this call tells the clients to switch)."""
+        sids = self.audience.pop(title, None)
+        if sids is not None:
+            self.audience.setdefault(new, set()).update(sids)
+        box = self._outbox.pop(title, None)
+        if box:
+            framed: list[Outgoing] = [(e, args, skip, times[0], None) for e, args, skip, times in coalesce(title, box)]
+            self._outbox[new] = framed + self._outbox.get(new, [])
+        if self._draining:
+            self._moved[title] = new
 
     # ---- what is relayed ---------------------------------------------------------------------------
     def _changed(self, room: PageRoom, update: bytes, origin: Origin) -> None:
@@ -147,7 +163,7 @@ class Relay(Observer):
                 await self.registry.store.durable()  # nothing is shown before it is logged
                 for title, box in boxes.items():
                     for event, args, skip, run in coalesce(title, box):
-                        sids = self.audience.get(title, ())
+                        sids = self.audience.get(self._moved.get(title, title), ())
                         targets = [sid for sid in sids if sid != skip] if skip in sids else sids
                         recipients = await self.wire.broadcast(targets, event, args) if targets else 0
                         if event == p.EVENT_Y:
@@ -155,3 +171,4 @@ class Relay(Observer):
                                 self.observer.relayed(title, recipients, time.perf_counter() - at)
         finally:
             self._draining = False  # (after an error, the next broadcast starts a new drain)
+            self._moved.clear()  # every outbox taken before a move has been sent

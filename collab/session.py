@@ -64,6 +64,15 @@ class Connection:
     identity: Identity | None = None
     budget: Budget | None = None
     origin: ClientOrigin | None = None  # the origin of this connection's changes (built once per user)
+    # Pages moved on the wiki while joined: old title -> new. What the client sent under the old title before
+    # it learnt of the move (its ``moved`` status) still reaches the page; an entry ends when the page is left.
+    moved: dict[str, str] = field(default_factory=dict)
+
+    def current(self, title: Any) -> Any:
+        """``title``, or the page's new title when it moved while this connection was joined to it."""
+        if self.moved and isinstance(title, str) and title not in self.pages:
+            return self.moved.get(title, title)
+        return title
 
 
 class Sessions:
@@ -200,6 +209,7 @@ class Sessions:
         if sid not in self.connections:
             return p.error("internal", "disconnected")
         conn.user, conn.anonymous = grant.user, grant.anonymous
+        conn.moved.pop(room.title, None)  # joined again under the old title: it is that page now
         conn.pages[room.title] = Joined(grant.readonly, grant.reason)
         self.relay.add(room.title, sid)
         log.info("join page=%r user=%s sid=%s readonly=%s", room.title, conn.user, sid, grant.readonly)
@@ -218,6 +228,8 @@ class Sessions:
 
     async def leave(self, sid: str, title: Any) -> dict[str, Any]:
         conn = self.connections.get(sid)
+        if conn is not None:
+            title = conn.current(title)
         if conn is None or not isinstance(title, str) or title not in conn.pages:
             return p.error("notjoined", f"not joined to {title!r}")
         await self._leave(conn, title)
@@ -225,6 +237,8 @@ class Sessions:
 
     async def _leave(self, conn: Connection, title: str) -> None:
         conn.pages.pop(title, None)
+        if conn.moved:
+            conn.moved = {old: new for old, new in conn.moved.items() if new != title}
         log.info("leave page=%r user=%s sid=%s", title, conn.user, conn.sid)
         self.observer.left(title, conn.user, conn.sid)
         self.relay.remove(title, conn.sid)
@@ -240,6 +254,8 @@ class Sessions:
     async def save(self, sid: str, title: Any) -> dict[str, Any]:
         """Save the page now: the ack is ``{ok, revid}`` or an error."""
         conn = self.connections.get(sid)
+        if conn is not None:
+            title = conn.current(title)
         if conn is None or not isinstance(title, str) or title not in conn.pages:
             return p.error("notjoined", f"not joined to {title!r}")
         if conn.pages[title].readonly:
@@ -256,6 +272,17 @@ class Sessions:
         except CollabError as exc:
             return p.error(exc.code if exc.code in p.ERROR_CODES else "saveerror", exc.message)
         return {"ok": True, "revid": revid}
+
+    def rename(self, title: str, new: str) -> None:
+        """The page moved on the wiki: every connection joined to ``title`` is joined to ``new`` from now on
+        (the caller has queued their ``moved`` status), and what they still send under ``title`` reaches it."""
+        for conn in self.connections.values():
+            joined = conn.pages.pop(title, None)
+            if joined is None:
+                continue
+            conn.pages[new] = joined
+            conn.moved = {old: (new if to == title else to) for old, to in conn.moved.items()}
+            conn.moved[title] = new
 
     # ---- who edits what (the commit policy's view: commit.Editors) --------------------------------
     def editors(self, title: str) -> list[Connection]:
@@ -278,6 +305,9 @@ class Sessions:
     # ---- messages (what each one does: sync.py) ------------------------------------------------------
     async def y(self, sid: str, title: Any, msg: Any) -> None:
         """One y-protocol message (sync step 1/2, update, awareness, query) from a connection."""
+        conn = self.connections.get(sid)
+        if conn is not None and conn.moved:
+            title = conn.current(title)
         await sync.receive(self, sid, title, msg)
 
     def _changed(self, room: PageRoom, update: bytes, origin: Origin) -> None:
@@ -291,10 +321,12 @@ class Sessions:
     async def status(self, sid: str, title: str, state: str, message: str, **extra: Any) -> None:
         await self.wire.send(sid, p.EVENT_STATUS, title, {"state": state, "message": message, **extra})
 
-    async def remove(self, sid: str, title: str, reason: str) -> None:
-        """End ``title`` for one connection (e.g. the user was blocked)."""
+    async def remove(self, sid: str, title: str, reason: str, *, code: str) -> None:
+        """End ``title`` for one connection: it gets ``status`` ``removed`` with ``code`` (one of
+        ``protocol.REMOVED_CODES``: the page was deleted, an admin acted, the user may no longer use the page)
+        and ``reason``, then counts as not joined (``protocol.md``)."""
         conn = self.connections.get(sid)
         if conn is None or title not in conn.pages:
             return
-        await self.status(sid, title, "removed", reason)
+        await self.status(sid, title, "removed", reason, code=code)
         await self._leave(conn, title)

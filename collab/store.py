@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from .errors import MoveRefused
 from .room import Base, Origin
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,11 @@ class Store(Protocol):
     def compact(self, title: str, full_state: bytes) -> None: ...
     def set_base(self, title: str, base: Base) -> None: ...
     def set_authors(self, title: str, authors: list[str]) -> None: ...
+    def rename(self, old: str, new: str) -> None:
+        """The page moved on the wiki: its log (snapshot, tail, base, unsaved authors, revision records) is the
+        log of ``new`` from now on. Raises :class:`~collab.errors.MoveRefused` when it cannot follow."""
+        ...
+
     def pending_titles(self) -> list[str]: ...
     def add_revision(self, title: str, record: RevisionRecord) -> None: ...
     def revisions(self, title: str) -> list[RevisionRecord]: ...
@@ -229,6 +235,22 @@ class SQLiteStore:
     def set_authors(self, title: str, authors: list[str]) -> None:
         self.flush()
         self._db.execute("UPDATE pages SET authors = ? WHERE title = ?", (json.dumps(authors), title))
+
+    def rename(self, old: str, new: str) -> None:
+        """Re-key the page's rows to ``new`` in one transaction. What the log held for ``new`` before (a page
+        that was deleted or moved away for this move to happen) is dropped, unless it holds unsaved work: then
+        nothing changes and :class:`MoveRefused` is raised."""
+        self.flush()  # (the queued appends name the old title: they move with the rest)
+        row = self._db.execute("SELECT authors FROM pages WHERE title = ?", (new,)).fetchone()
+        if row is not None and row[0] != "[]":
+            raise MoveRefused(f"the log holds unsaved work of {new!r}, the page {old!r} was moved onto")
+        with self._transaction():
+            self._db.execute("DELETE FROM pages WHERE title = ?", (new,))
+            self._db.execute("DELETE FROM updates WHERE title = ?", (new,))
+            self._db.execute("UPDATE pages SET title = ?, updated_at = ? WHERE title = ?", (new, time.time(), old))
+            self._db.execute("UPDATE updates SET title = ? WHERE title = ?", (new, old))
+            # Revision ids are unique across the wiki: the moved page's records join those of ``new``.
+            self._db.execute("UPDATE OR REPLACE revisions SET title = ? WHERE title = ?", (new, old))
 
     def pending_titles(self) -> list[str]:
         """Pages whose log holds changes not yet saved to the wiki."""

@@ -21,13 +21,25 @@ class OutsideMerger(Protocol):
     async def check_outside(self, room: PageRoom, lastrevid: int | None) -> None: ...
 
 
-class OutsideEditWatcher:
-    """Polls ``lastrevid`` of every open page; also wakes up on the wiki's ``$wgRCFeeds`` datagrams."""
+class MoveWatcher(Protocol):
+    """Who tells moves and deletions apart from outside edits (``moves.PageMoves``)."""
 
-    def __init__(self, registry: Registry, wiki: Wiki, merger: OutsideMerger, *, poll_s: float) -> None:
+    async def check(self, room: PageRoom, lastrevid: int | None) -> bool:
+        """Whether the page was moved or deleted (and its session followed or ended)."""
+        ...
+
+
+class OutsideEditWatcher:
+    """Polls ``lastrevid`` of every open page; also wakes up on the wiki's ``$wgRCFeeds`` datagrams (edits, and
+    log events such as moves and deletions: their ``title`` is the page they happened to)."""
+
+    def __init__(
+        self, registry: Registry, wiki: Wiki, merger: OutsideMerger, *, poll_s: float, moves: MoveWatcher | None = None
+    ) -> None:
         self.registry = registry
         self.wiki = wiki
         self.merger = merger
+        self.moves = moves
         self.poll_s = poll_s
         self._wake = asyncio.Event()
         self._transport: asyncio.DatagramTransport | None = None
@@ -52,6 +64,9 @@ class OutsideEditWatcher:
                 room = self.registry.rooms.get(title)
                 if title in revids and room is not None:
                     try:
+                        # A move leaves a redirect revision at the old title: it must never be merged as an edit.
+                        if self.moves is not None and await self.moves.check(room, revids[title]):
+                            continue
                         await self.merger.check_outside(room, revids[title])
                     except WikiError as exc:
                         log.info("could not merge the outside edit of %r: %s", title, exc.message)

@@ -24,6 +24,19 @@ class Revision:
 
 
 @dataclass(frozen=True)
+class LogEntry:
+    """The latest entry of one kind in the wiki's log about a page (``list=logevents``): a move or a deletion."""
+
+    kind: str  # "move" or "delete"
+    action: str  # move: "move" or "move_redir"; delete: "delete", "restore", "revision", ...
+    title: str  # the page the entry is about (a move's old title)
+    user: str
+    timestamp: str
+    comment: str = ""
+    target: str | None = None  # a move's new title
+
+
+@dataclass(frozen=True)
 class Access:
     """What the wiki says about one user and one page (one request, with the user's own session)."""
 
@@ -73,6 +86,15 @@ class Wiki(Protocol):
 
     async def last_revids(self, titles: list[str]) -> dict[str, int | None]:
         """The latest revision id of each page (None: missing), by title as given."""
+        ...
+
+    async def revision_title(self, revid: int) -> str | None:
+        """The title of the page revision ``revid`` belongs to now (a move takes the history along); None when
+        the revision does not exist or is deleted."""
+        ...
+
+    async def last_log(self, title: str, kind: str) -> LogEntry | None:
+        """The newest entry of ``kind`` (``move``, ``delete``) in the wiki's log about ``title``, if any."""
         ...
 
     async def save(self, title: str, text: str, *, baserevid: int | None, summary: str, tag: str | None) -> int | None:

@@ -125,6 +125,10 @@ class PyClient:
         page = self.pages.get(title)
         if page is not None:
             page.statuses.append(status)
+            if status.get("state") == "moved" and isinstance(status.get("title"), str):
+                # The wiki moved the page: it is the new title from now on (protocol.md), for sends too.
+                page.title = status["title"]
+                self.pages[page.title] = self.pages.pop(title)
         if status.get("state") == "error":
             self.errors.append((title, status))
         self._changed.set()

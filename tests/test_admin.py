@@ -429,6 +429,7 @@ async def test_end_session_saves_then_disconnects_everyone(
         for client in (a, b):
             status = await client.wait_status(title, "removed")
             assert "Admin" in status["message"] and str(result["revid"]) in status["message"]
+            assert status["code"] == "kicked"
         snap = await watcher.wait_for(lambda s: editor_names(s, title) == [], "nobody left")
         assert last_revid(snap, title) == result["revid"]
         assert any(x["action"] == "end_session" and x["admin"] == "Admin" for x in watcher.actions)
@@ -463,7 +464,10 @@ async def test_admin_actions_are_logged_with_the_admins_name_and_never_secrets(
         await watcher.wait_for(lambda s: editor_names(s, title) == ["Alice"], "Alice")
         result = await watcher.call("disconnect_user", {"title": title, "user": "Alice"})
         assert result == {"ok": True, "disconnected": 1}
-        await client.wait_status(title, "removed")
+        told = await client.wait_status(title, "removed")
+        assert (
+            told["code"] == "kicked" and told["message"] == "an administrator (Admin) disconnected you from this page"
+        )
     finally:
         await client.close()
         await watcher.close()

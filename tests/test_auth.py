@@ -160,7 +160,7 @@ async def test_with_read_only_off_a_user_blocked_mid_session_is_removed(
         await b.wait_until(lambda: page.synced)
         admin.block(bob.name)
         told = await b.wait_status(title, "removed", timeout=30)
-        assert "blocked" in told["message"]
+        assert "blocked" in told["message"] and told["code"] == "forbidden"
         b.append(title, "after removal")
         await b.wait_until(lambda: any(e[1].get("code") == "notjoined" for e in b.errors), what="notjoined")
         fresh = await PyClient(server.url).connect()

@@ -270,8 +270,8 @@ async def test_a_too_large_text_and_a_deleted_page_give_clear_messages(
     try:
         admin.delete(gone)
         b.append(gone, " Still typing.")
-        status = await b.wait_status(gone, "error", timeout=30)
-        assert "deleted" in status["message"]
+        status = await b.wait_status(gone, "removed", timeout=30)  # the session ends (tests/test_moves.py)
+        assert status["code"] == "deleted" and "deleted" in status["message"]
         assert str(pb).endswith("Still typing.")
     finally:
         await b.close()

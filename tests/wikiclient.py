@@ -191,6 +191,10 @@ class WikiUser:
         """Unblock ``user``."""
         self.call(action="unblock", user=user, reason="test", token=self.token())
 
+    def move(self, title: str, to: str, *, redirect: bool = True) -> None:
+        """Move the page ``title`` to ``to`` (leaving a redirect unless ``redirect`` is off)."""
+        self.call(action="move", to=to, reason="test", noredirect=not redirect, token=self.token(), **{"from": title})
+
     def delete(self, title: str) -> None:
         """Delete the page ``title``."""
         self.call(action="delete", title=title, reason="test", token=self.token())

@@ -41,14 +41,22 @@ export const EVENTS = [EVENT_JOIN, EVENT_LEAVE, EVENT_Y, EVENT_STATUS, EVENT_SAV
  * - `saving`: a commit to the wiki started;
  * - `saved`: committed (`revid`, `coauthors`);
  * - `merged`: an edit made outside the session was merged in (`revid`, `user`);
+ * - `moved`: the wiki moved the page to `title` (from `from`): the page is `title` from now on;
  * - `readonly`: this connection may no longer edit the page (`message` gives the reason);
- * - `removed`: the server ended the page for this connection (`message`/`reason`);
+ * - `removed`: the server ended the page for this connection (`code` from {@link REMOVED_CODES}, `message`);
  * - `error`: something failed (`code` from {@link ERROR_CODES}, `message` from the wiki).
  * @type {readonly string[]}
  */
-export const STATES = Object.freeze(['live', 'saving', 'saved', 'merged', 'readonly', 'removed', 'error'])
+export const STATES = Object.freeze(['live', 'saving', 'saved', 'merged', 'moved', 'readonly', 'removed', 'error'])
 
-/** @typedef {'live'|'saving'|'saved'|'merged'|'readonly'|'removed'|'error'} ServerState */
+/** @typedef {'live'|'saving'|'saved'|'merged'|'moved'|'readonly'|'removed'|'error'} ServerState */
+
+/**
+ * The `code` of a `removed` status: `deleted` (the page was deleted on the wiki), `kicked` (an admin ended
+ * the session or disconnected the user), `forbidden` (a rights re-check refused the user).
+ * @type {readonly string[]}
+ */
+export const REMOVED_CODES = Object.freeze(['deleted', 'kicked', 'forbidden'])
 
 /**
  * Error codes of `{ok: false, error: {code, message}}` acks and of `error` status events.

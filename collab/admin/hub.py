@@ -161,7 +161,8 @@ class AdminHub(Observer):
         removed = 0
         for conn in list(self.view.editors.connections.values()):
             if title in conn.pages:
-                await self.view.editors.remove(conn.sid, title, f"{admin.label} ended the session on this page{saved}")
+                message = f"{admin.label} ended the session on this page{saved}"
+                await self.view.editors.remove(conn.sid, title, message, code="kicked")
                 removed += 1
         return await self._done(
             admin, "end_session", title, None, {"ok": True, "revid": revid, "disconnected": removed}
@@ -180,7 +181,8 @@ class AdminHub(Observer):
                 admin, "disconnect_user", title, target, error("notfound", f"{target} is not editing {title!r}")
             )
         for conn in targets:
-            await self.view.editors.remove(conn.sid, title, f"{admin.label} disconnected you from this page")
+            message = f"{admin.label} disconnected you from this page"
+            await self.view.editors.remove(conn.sid, title, message, code="kicked")
         return await self._done(admin, "disconnect_user", title, target, {"ok": True, "disconnected": len(targets)})
 
     async def _done(

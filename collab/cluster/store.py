@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 
+from ..errors import MoveRefused
 from ..room import Base, ClientOrigin, Origin, WikiOrigin
 from ..store import RevisionRecord, Store, StoredPage
 from . import codec
@@ -314,6 +315,12 @@ class RedisStore:
 
     def learn_revision(self, title: str, record: RevisionRecord) -> None:
         self._revisions.setdefault(title, {})[record.revid] = record
+
+    def rename(self, old: str, new: str) -> None:
+        """Refused: every node of the cluster reads the page's stream by its title, and re-keying the stream, the
+        lease and each node's room at once is not built yet. The session of the old title ends instead; its
+        log stays under the old title (docs/scaling.md)."""
+        raise MoveRefused(f"cluster mode cannot follow the move of {old!r} to {new!r} yet")
 
     def forget(self, title: str) -> None:
         self._applied.pop(title, None)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from ..errors import WikiError
-from ..wiki import Access, Revision, SiteInfo, User
+from ..wiki import Access, LogEntry, Revision, SiteInfo, User
 from .access import named_access
 from .bot import Bot
 from .editor import Editor
@@ -71,6 +71,15 @@ class MediaWiki:
     async def last_revids(self, titles: list[str]) -> dict[str, int | None]:
         """``lastrevid`` of each page (None when missing), 50 titles a request."""
         return await self._bot.last_revids(titles)
+
+    async def revision_title(self, revid: int) -> str | None:
+        """The title revision ``revid`` belongs to now (None: no such visible revision). Raises WikiUnavailable."""
+        return await self._bot.revision_title(revid)
+
+    async def last_log(self, title: str, kind: str) -> LogEntry | None:
+        """The newest ``kind`` (``move``/``delete``) log entry about ``title`` (``list=logevents``), as the bot.
+        Raises WikiUnavailable."""
+        return await self._bot.last_log(title, kind)
 
     async def save(self, title: str, text: str, *, baserevid: int | None, summary: str, tag: str | None) -> int | None:
         """Save ``text`` as the bot on top of ``baserevid``. Returns the new revid, None for no change.

@@ -18,7 +18,7 @@ import mwclient.errors
 import requests
 
 from ..errors import InvalidTitle, LoginFailed, SaveRefused, WikiUnavailable
-from ..wiki import Access, Revision, SiteInfo
+from ..wiki import Access, LogEntry, Revision, SiteInfo
 from .access import named_access
 from .errors import login_reason, no_answer, query_error, save_error
 
@@ -66,6 +66,22 @@ class Bot:
     async def last_revids(self, titles: list[str]) -> dict[str, int | None]:
         """``lastrevid`` of each page (None when missing), 50 titles a request."""
         return await self._run(self._last_revids, titles)
+
+    async def revision_title(self, revid: int) -> str | None:
+        """The title of the page revision ``revid`` belongs to now, or None (missing or deleted).
+
+        Raises:
+            WikiUnavailable
+        """
+        return await self._run(self._revision_title, revid)
+
+    async def last_log(self, title: str, kind: str) -> LogEntry | None:
+        """The newest log entry of ``kind`` about ``title``, or None.
+
+        Raises:
+            WikiUnavailable, WikiError
+        """
+        return await self._run(self._last_log, title, kind)
 
     async def save(self, title: str, text: str, baserevid: int | None, summary: str, tag: str | None) -> int | None:
         """Save ``text`` on top of ``baserevid`` (None: create only) with change tag ``tag`` (None: no tag).
@@ -174,6 +190,37 @@ class Bot:
             for page in data["query"].get("pages", []):
                 out[page["title"]] = None if page.get("missing") else int(page.get("lastrevid", 0)) or None
         return out
+
+    def _revision_title(self, revid: int) -> str | None:
+        try:
+            data = self._call("query", "GET", prop="info", revids=revid)
+        except mwclient.errors.APIError as exc:
+            raise query_error(str(exc.code), str(exc.info)) from None
+        pages = data["query"].get("pages", [])
+        if data["query"].get("badrevids") or not pages or pages[0].get("missing"):
+            return None
+        return str(pages[0]["title"])
+
+    def _last_log(self, title: str, kind: str) -> LogEntry | None:
+        props = "type|title|user|timestamp|comment|details"
+        try:
+            data = self._call("query", "GET", list="logevents", letype=kind, letitle=title, lelimit=1, leprop=props)
+        except mwclient.errors.APIError as exc:
+            raise query_error(str(exc.code), str(exc.info)) from None
+        events = data["query"].get("logevents", [])
+        if not events:
+            return None
+        event = events[0]
+        params = event.get("params", {})
+        return LogEntry(
+            kind=str(event.get("type", kind)),
+            action=str(event.get("action", "")),
+            title=str(event.get("title", title)),
+            user=str(event.get("user", "")),
+            timestamp=str(event.get("timestamp", "")),
+            comment=str(event.get("comment", "")),
+            target=str(params["target_title"]) if "target_title" in params else None,
+        )
 
     def _save(self, title: str, text: str, baserevid: int | None, summary: str, tag: str | None) -> int | None:
         params: dict[str, Any] = {"title": title, "text": text, "summary": summary, "bot": 1}

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from collab.errors import EditConflict, WikiError, WikiUnavailable
-from collab.wiki import Access, Revision, SiteInfo, User
+from collab.errors import EditConflict, SaveRefused, WikiError, WikiUnavailable
+from collab.wiki import Access, LogEntry, Revision, SiteInfo, User
 
 
 @dataclass
@@ -50,6 +50,8 @@ class FakeWiki:
     cannot_read: dict[str, str] = field(default_factory=dict)
     unreachable: bool = False
     asked: list[tuple[str, ...]] = field(default_factory=list)
+    log: list[LogEntry] = field(default_factory=list)  # moves and deletions, oldest first
+    deleted: dict[str, list[Revision]] = field(default_factory=dict)  # archived histories
     _revids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     # ---- test controls ---------------------------------------------------------------------------
@@ -58,6 +60,24 @@ class FakeWiki:
         revision = Revision(next(self._revids), text, f"2026-12-02T10:00:{len(self.saves):02d}Z", user, comment)
         self.pages.setdefault(title, []).append(revision)
         return revision
+
+    def move(self, old: str, new: str, *, redirect: bool = True, user: str = "Mover") -> None:
+        """Move a page as MediaWiki does: the history goes along, a null revision (same text) is added to it,
+        and a redirect revision is left at the old title (unless ``redirect`` is off)."""
+        history = self.pages.pop(old)
+        latest = history[-1]
+        comment = f"moved [[{old}]] to [[{new}]]"
+        history.append(Revision(next(self._revids), latest.text, latest.timestamp, user, comment))
+        self.pages[new] = history
+        if redirect:
+            self.edit(old, f"#REDIRECT [[{new}]]", user)
+        action = "move_redir" if redirect else "move"
+        self.log.append(LogEntry("move", action, old, user, latest.timestamp, "tidy", target=new))
+
+    def delete(self, title: str, *, user: str = "Deleter") -> None:
+        """Delete a page: its history is archived (invisible to revision queries)."""
+        self.deleted[title] = self.pages.pop(title)
+        self.log.append(LogEntry("delete", "delete", title, user, "2026-12-02T11:00:00Z", "spam"))
 
     def text(self, title: str) -> str | None:
         history = self.pages.get(title)
@@ -78,12 +98,20 @@ class FakeWiki:
     async def last_revids(self, titles: list[str]) -> dict[str, int | None]:
         return {t: (self.pages[t][-1].revid if self.pages.get(t) else None) for t in titles}
 
+    async def revision_title(self, revid: int) -> str | None:
+        return next((t for t, history in self.pages.items() if any(r.revid == revid for r in history)), None)
+
+    async def last_log(self, title: str, kind: str) -> LogEntry | None:
+        return next((e for e in reversed(self.log) if e.kind == kind and e.title == title), None)
+
     async def save(self, title: str, text: str, *, baserevid: int | None, summary: str, tag: str | None) -> int | None:
         self.saves.append(SaveCall(title, text, baserevid, summary, tag))
         if self.fail_saves:
             raise self.fail_saves.pop(0)
         history = self.pages.get(title, [])
         latest = history[-1] if history else None
+        if latest is None and baserevid is not None:
+            raise SaveRefused("The page you specified doesn't exist.", code="missingtitle")  # (nocreate)
         if latest is not None and baserevid != latest.revid:
             raise EditConflict("edit conflict")
         stored = self.normalise(text)

@@ -170,7 +170,7 @@ def test_constants_are_mirrored_in_the_javascript_client():
     for name in ("EVENT_JOIN", "EVENT_LEAVE", "EVENT_Y", "EVENT_STATUS", "EVENT_SAVE"):
         m = re.search(rf"{name}\s*=\s*['\"]([^'\"]+)['\"]", js)
         assert m and m.group(1) == getattr(p, name), name
-    for name in ("STATES", "ERROR_CODES"):
+    for name in ("STATES", "ERROR_CODES", "REMOVED_CODES"):
         m = re.search(rf"{name}\s*=\s*(?:Object\.freeze\()?\[([^\]]*)\]", js, re.S)
         assert m, name
         assert tuple(re.findall(r"['\"]([^'\"]+)['\"]", m.group(1))) == getattr(p, name), name

@@ -50,7 +50,7 @@ async def test_an_editor_who_may_no_longer_read_is_removed_from_the_page(node: N
     await node.join("a", cookie="alice-cookie")
     node.wiki.cannot_read["Alice"] = "the page is now private"
     await node.sessions.recheck()
-    assert node.wire.statuses("a")[-1]["state"] == "removed"
+    assert node.wire.statuses("a")[-1]["state"] == "removed" and node.wire.statuses("a")[-1]["code"] == "forbidden"
     assert node.sessions.connections["a"].pages == {} and "Page" not in node.relay.audience
     assert node.sessions.rejections["removed"] == 1 and node.committer.last_left_rooms == [node.room()]
 

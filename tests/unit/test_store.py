@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from collab.errors import MoveRefused
 from collab.room import Base, ClientOrigin, seed_update
 from collab.store import RevisionRecord, SQLiteStore
 
@@ -89,3 +90,22 @@ def test_revisions_read_back_newest_first_and_a_repeat_replaces(store: SQLiteSto
 
 def test_an_open_store_is_writable(store: SQLiteStore):
     assert store.writable()
+
+
+def test_the_sqlite_log_refuses_to_rename_onto_unsaved_work_and_keeps_revision_records(tmp_path: Path):
+    store = SQLiteStore(tmp_path)
+    try:
+        for title in ("Old", "Busy"):
+            store.create(title, Base(1, "x", seed_update(title, 1, "x")))
+        store.append("Old", seed_update("Old", 2, "y"))
+        store.add_revision("Old", RevisionRecord(5, None, ["Alice"], "s"))
+        store.set_authors("Busy", ["Bob"])
+        with pytest.raises(MoveRefused):
+            store.rename("Old", "Busy")
+        assert store.load("Old") is not None
+        store.rename("Old", "New")
+        moved = store.load("New")
+        assert moved is not None and moved.tail_length == 1 and store.load("Old") is None
+        assert [r.revid for r in store.revisions("New")] == [5]
+    finally:
+        store.close()
