@@ -21,7 +21,7 @@ EVENT_Y: Final = "y"
 EVENT_STATUS: Final = "status"
 EVENT_SAVE: Final = "save"
 
-STATES: Final = ("live", "saving", "saved", "merged", "readonly", "removed", "error")
+STATES: Final = ("live", "saving", "saved", "merged", "moved", "readonly", "removed", "error")
 ERROR_CODES: Final = (
     "invalidtitle",
     "notjoined",
