@@ -301,7 +301,7 @@ async def record_readonly_when_told(page: Page, words: str) -> None:
 
 
 async def assert_read_only_with_the_text_to_copy(user: WikiBrowser, text: str) -> None:
-    """The editor takes no more typing and offers the local text to copy; leaving warns about nothing."""
+    """The editor took no more typing from the moment it said why, and offers the local text to copy."""
     page = user.page
     assert await page.evaluate("() => window.__editableWhenTold") == "false"
     await expect(page.locator(".collab-editor .cm-content")).to_have_attribute("contenteditable", "false")
@@ -310,6 +310,11 @@ async def assert_read_only_with_the_text_to_copy(user: WikiBrowser, text: str) -
     assert await editor_text(page) == text
     await expect(page.locator(".collab-closed")).to_be_visible()
     await expect(page.locator(".collab-copy-text")).to_have_value(text)
+
+
+async def assert_leaving_the_page_does_not_warn(user: WikiBrowser) -> None:
+    """Navigating away shows no beforeunload dialog (the server has everything this editor typed)."""
+    page = user.page
     dialogs: list[str] = []
 
     async def on_dialog(dialog: Dialog) -> None:
@@ -351,6 +356,7 @@ async def test_an_admin_disconnecting_bob_turns_his_editor_read_only_at_once_and
     await expect(status_line(bob)).to_contain_text("closed by the server: an administrator disconnected you")
     await expect(bob.page.locator(".collab-closed")).to_contain_text("disconnected you")
     await assert_read_only_with_the_text_to_copy(bob, "Text before. Bob typed.")
+    await assert_leaving_the_page_does_not_warn(bob)
 
 
 async def test_a_connection_the_server_closes_leaves_the_editor_read_only_with_the_reason(
@@ -376,3 +382,9 @@ async def test_a_connection_the_server_closes_leaves_the_editor_read_only_with_t
         "closed by the server: the collaboration server closed the connection"
     )
     await assert_read_only_with_the_text_to_copy(bob, "Text before. Bob typed.")
+
+    # Leaving collaborative mode now hands the local text to the ordinary form, saying it is not saved.
+    await bob.page.click("#collab-leave")
+    await wait_state(bob.page, "off")
+    await expect(bob.page.locator("#wpTextbox1")).to_have_value("Text before. Bob typed.")
+    await expect(bob.page.locator("#collab-notice")).to_contain_text("NOT saved")
