@@ -43,7 +43,8 @@ import { userInfo } from './colors.js'
 /**
  * Why a page no longer syncs: the `code` of a `removed` status (`deleted`, `kicked`, `forbidden`),
  * `removed` for a `removed` status without a code, `disconnected` when the server closed the connection,
- * `refused` when it refused the connection for good.
+ * `refused` when it refused the connection for good, `moved` when the page was moved to a title another
+ * page of the same connection has open.
  * @typedef {string} ClosedCode
  */
 
