@@ -10,7 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Locator, Page, expect
+import socketio
+from playwright.async_api import Dialog, Locator, Page, expect
 
 from collab.dev import devwiki as dw
 from tests.clients import PyClient
@@ -29,6 +30,7 @@ from tests.wikiclient import WikiUser
 pytestmark = pytest.mark.asyncio
 
 QUIET = {"commit_idle_s": 60, "commit_max_s": 120}  # saves only when asked (or after everyone left)
+ADMIN_TOKEN = "admin-token-for-browser-tests-0123456789"
 TYPING_DELAY_MS = 15  # between key presses: a fast typist, so that the two users' keys really interleave
 
 WikiServerFactory = Callable[..., CollabProcess]
@@ -235,3 +237,154 @@ async def test_collab_1_opens_collaborative_mode_and_leaving_returns_the_current
     await expect(alice.page.locator("#wpTextbox1")).to_have_value(current)
     await expect(alice.page.locator(".collab-editor")).to_have_count(0)
     await expect(alice.page.locator("#collab-start")).to_be_visible()
+
+
+async def test_leaving_collaborative_mode_saves_first_so_a_classic_save_holds_every_text_once(
+    wiki_server: WikiServerFactory, wiki_browser: WikiBrowserFactory, admin: WikiUser
+):
+    title = "Browser leave and save"
+    admin.edit(title, "Intro.\n\nBob's paragraph.")
+    wiki_server(**QUIET)
+    alice, bob = await asyncio.gather(wiki_browser(dw.ALICE), wiki_browser(dw.BOB))
+    for user in (alice, bob):
+        await user.open_edit(title)
+        await user.start_collab()
+    await type_at_end_of(bob.page, "Bob's paragraph.", " Bob one.")
+    await wait_editor_contains(alice.page, "Bob one.")
+
+    # Leaving saves, then hands the ordinary form that revision: its text and its id/timestamp as the base.
+    await alice.page.click("#collab-leave")
+    await wait_state(alice.page, "off")
+    saved = admin.latest_revision(title)
+    assert saved["user"] == "SyncBot" and saved["content"] == "Intro.\n\nBob's paragraph. Bob one."
+    textarea = alice.page.locator("#wpTextbox1")
+    await expect(textarea).to_have_value(saved["content"])
+    assert await alice.page.input_value("#editform input[name=editRevId]") == str(saved["revid"])
+    await expect(alice.page.locator("#collab-notice")).to_contain_text(f"Saved as revision {saved['revid']}")
+
+    # Bob keeps typing while Alice adds a line in the textarea and saves classically: an ordinary edit.
+    await type_at_end_of(bob.page, "Bob one.", " Bob two.")
+    await textarea.fill(saved["content"] + "\n\nAlice's classic line.")
+    await alice.page.fill("#wpSummary", "classic edit after leaving")
+    await alice.page.click("#wpSave")
+    await alice.page.wait_for_url(lambda url: "action=" not in url)  # no edit conflict page (action=submit)
+    classic = admin.latest_revision(title)
+    assert classic["user"] == "Alice" and classic["content"] == saved["content"] + "\n\nAlice's classic line."
+
+    await wait_editor_contains(bob.page, "Alice's classic line.")
+    await type_at_end_of(bob.page, "Bob two.", " Bob three.")
+    live = await wait_editor_contains(bob.page, "Bob three.")
+    await bob.page.click("#wpSave")
+    await bob.page.wait_for_url(lambda url: "action=edit" not in url, timeout=60_000)
+    final = admin.latest_revision(title)
+    assert final["user"] == "SyncBot" and final["revid"] > classic["revid"]
+    assert final["content"] == live.rstrip()
+    for part in ("Bob one.", "Bob two.", "Bob three.", "Alice's classic line."):
+        assert live.count(part) == 1 and final["content"].count(part) == 1, (part, final["content"])
+
+
+async def record_readonly_when_told(page: Page, words: str) -> None:
+    """Keep in ``window.__editableWhenTold`` whether the editor was editable when the status line first
+    showed ``words``: both change in the same status update, or this records "true"."""
+    await page.evaluate(
+        """(words) => {
+          const status = document.querySelector('.collab-status')
+          const content = document.querySelector('.collab-editor .cm-content')
+          new MutationObserver((_, observer) => {
+            if (!status.textContent.includes(words)) return
+            window.__editableWhenTold = content.getAttribute('contenteditable')
+            observer.disconnect()
+          }).observe(status, {childList: true, characterData: true, subtree: true})
+        }""",
+        words,
+    )
+
+
+async def assert_read_only_with_the_text_to_copy(user: WikiBrowser, text: str) -> None:
+    """The editor took no more typing from the moment it said why, and offers the local text to copy."""
+    page = user.page
+    assert await page.evaluate("() => window.__editableWhenTold") == "false"
+    await expect(page.locator(".collab-editor .cm-content")).to_have_attribute("contenteditable", "false")
+    await page.locator(".collab-editor .cm-content").click()
+    await page.keyboard.type("lost?")
+    assert await editor_text(page) == text
+    await expect(page.locator(".collab-closed")).to_be_visible()
+    await expect(page.locator(".collab-copy-text")).to_have_value(text)
+
+
+async def assert_leaving_the_page_does_not_warn(user: WikiBrowser) -> None:
+    """Navigating away shows no beforeunload dialog (the server has everything this editor typed)."""
+    page = user.page
+    dialogs: list[str] = []
+
+    async def on_dialog(dialog: Dialog) -> None:
+        dialogs.append(dialog.type)
+        await dialog.accept()
+
+    page.on("dialog", on_dialog)
+    await page.goto(f"{user.wiki.url}/index.php?title=Main_Page")
+    assert dialogs == [], "the server has everything Bob typed: no unload warning"
+
+
+async def admin_call(url: str, event: str, data: dict[str, object]) -> dict[str, object]:
+    """One action of the /admin namespace, with the admin token."""
+    sio = socketio.AsyncClient(reconnection=False)
+    await sio.connect(
+        url, namespaces=["/admin"], transports=["websocket"], auth={"token": ADMIN_TOKEN}, wait_timeout=10
+    )
+    try:
+        result: dict[str, object] = await sio.call(event, data, namespace="/admin", timeout=60)
+        return result
+    finally:
+        await sio.disconnect()
+
+
+async def test_an_admin_disconnecting_bob_turns_his_editor_read_only_at_once_and_says_why(
+    wiki_server: WikiServerFactory, wiki_browser: WikiBrowserFactory, admin: WikiUser
+):
+    title = "Browser disconnected editor"
+    admin.edit(title, "Text before.")
+    server = wiki_server(admin_token=ADMIN_TOKEN, **QUIET)
+    bob = await wiki_browser(dw.BOB)
+    await bob.open_edit(title)
+    await bob.start_collab()
+    await type_at_end_of(bob.page, "Text before.", " Bob typed.")
+    await record_readonly_when_told(bob.page, "closed by the server")
+
+    result = await admin_call(server.url, "disconnect_user", {"title": title, "user": "Bob"})
+    assert result == {"ok": True, "disconnected": 1}
+    await expect(status_line(bob)).to_contain_text("closed by the server: an administrator disconnected you")
+    await expect(bob.page.locator(".collab-closed")).to_contain_text("disconnected you")
+    await assert_read_only_with_the_text_to_copy(bob, "Text before. Bob typed.")
+    await assert_leaving_the_page_does_not_warn(bob)
+
+
+async def test_a_connection_the_server_closes_leaves_the_editor_read_only_with_the_reason(
+    wiki_server: WikiServerFactory, wiki_browser: WikiBrowserFactory, admin: WikiUser
+):
+    title = "Browser closed connection"
+    admin.edit(title, "Text before.")
+    wiki_server(**QUIET)
+    bob = await wiki_browser(dw.BOB)
+    await bob.open_edit(title)
+    await bob.start_collab()
+    await type_at_end_of(bob.page, "Text before.", " Bob typed.")
+    await record_readonly_when_told(bob.page, "closed the connection")
+
+    # Messages for a page it never joined, until the server closes the connection (its strike limit).
+    await bob.page.evaluate(
+        """() => {
+          const socket = window.MediaWikiCollab.currentWikiEditor().provider().connection.socket
+          for (let i = 0; i < 30; i++) socket.emit('y', 'Never joined', new Uint8Array([0, 2, 0]))
+        }"""
+    )
+    await expect(status_line(bob)).to_contain_text(
+        "closed by the server: the collaboration server closed the connection"
+    )
+    await assert_read_only_with_the_text_to_copy(bob, "Text before. Bob typed.")
+
+    # Leaving collaborative mode now hands the local text to the ordinary form, saying it is not saved.
+    await bob.page.click("#collab-leave")
+    await wait_state(bob.page, "off")
+    await expect(bob.page.locator("#wpTextbox1")).to_have_value("Text before. Bob typed.")
+    await expect(bob.page.locator("#collab-notice")).to_contain_text("NOT saved")

@@ -10,8 +10,8 @@
  * The interface between the two, in both directions, is:
  * - connection -> page: the {@link PageLink} callbacks (`connected`, `disconnected`, `y`, `status`,
  *   `destroy`);
- * - page -> connection: `attach`/`detach`, `join`/`claim`/`ownerOf` for routing by title, `send`,
- *   `request`, and the read-only `connected`, `status`, `joinTimeoutMs`, `saveTimeoutMs`.
+ * - page -> connection: `attach`/`detach`, `join`/`claim`/`rename`/`ownerOf` for routing by title,
+ *   `send`, `request`, and the read-only `connected`, `closed`, `status`, `joinTimeoutMs`, `saveTimeoutMs`.
  *
  * Nothing here touches the DOM, so the same code runs in browsers and in Node tests.
  *
@@ -41,14 +41,17 @@ import { EVENT_JOIN, EVENT_LEAVE, EVENT_SAVE, EVENT_STATUS, EVENT_Y } from './pr
 
 /** @typedef {'connecting'|'connected'|'disconnected'} ConnectionStatus */
 
+/** What a page is told when the server closed the connection without a fatal error code first. */
+export const SERVER_CLOSED_MESSAGE = 'the collaboration server closed the connection'
+
 /**
  * What a connection calls on a page attached to it. Plain functions (not the page's methods), so a page
  * keeps its handlers private and the connection sees nothing else of it.
  * @typedef {Object} PageLink
  * @property {() => void} connected the socket is connected (again): join if the page wants to
- * @property {(message: string|null, state: 'offline'|'error') => void} disconnected the socket went
- *   down (`offline`) or the server refused for good (`error`, no reconnect follows); `message` says why
- *   when known
+ * @property {(message: string|null, state: 'offline'|'error'|'closed') => void} disconnected the socket
+ *   went down (`offline`, a reconnect follows), the server refused for good (`error`) or closed the
+ *   connection (`closed`); after `error` and `closed` no reconnect follows; `message` says why when known
  * @property {(data: unknown) => void} y one `y` event for the page (ArrayBuffer in browsers, Buffer in Node)
  * @property {(status: unknown) => void} status one `status` event for the page, as the server sent it
  * @property {() => void} destroy the connection is being destroyed: destroy the page too
@@ -96,8 +99,10 @@ export const socketTarget = (url) => {
  * One Socket.IO connection to the collab server, shared by any number of pages.
  *
  * Emits `status` (`{status}`) when the connection status changes and `connection-error` (`Error`)
- * when connecting fails. socket.io-client reconnects by itself after network failures; after the server
- * closed the connection (or refused it in a middleware) this class reconnects with its own capped backoff.
+ * when connecting fails. socket.io-client reconnects by itself after network failures; after a refusal
+ * in a middleware this class reconnects with its own capped backoff. A connection the server closed
+ * (`io server disconnect`: an admin, too many bad messages) or refused for good (`forbidden`,
+ * `toolarge`) is final: {@link closed} becomes true, the pages are told, nothing reconnects.
  *
  * @extends {ObservableV2<{status: (e: {status: ConnectionStatus}) => void, 'connection-error': (e: any) => void}>}
  */
@@ -138,6 +143,8 @@ export class CollabConnection extends ObservableV2 {
     this._destroyed = false
     /** @type {{code: string, message?: string}|null} a refusal that a reconnect would only repeat */
     this._fatal = null
+    /** True once the server closed the connection or refused it for good: nothing reconnects. */
+    this.closed = false
     if (socket) {
       this.socket = socket
     } else {
@@ -284,6 +291,19 @@ export class CollabConnection extends ObservableV2 {
   }
 
   /**
+   * The page moved from `from` to `to` (a `moved` status): events for `to` go to `page` from now on,
+   * and `from` no longer routes to it (another page may open that title, e.g. the redirect left there).
+   * The caller checked with {@link ownerOf} that no other page has `to`.
+   * @param {PageLink} page
+   * @param {string} from
+   * @param {string} to
+   */
+  rename (page, from, to) {
+    if (this._byTitle.get(from) === page) this._byTitle.delete(from)
+    this._byTitle.set(to, page)
+  }
+
+  /**
    * Route `title` to `page` too, then deliver what arrived for it before it was routable.
    * The caller checked with {@link ownerOf} that no other page has this title.
    * @param {PageLink} page
@@ -356,19 +376,21 @@ export class CollabConnection extends ObservableV2 {
       buffer.push(...kept)
     }
     this._setStatus('disconnected')
-    for (const page of [...this.pages]) page.disconnected(null, 'offline')
     for (const finish of [...this._requests]) finish(failure('offline', 'disconnected from the collaboration server'))
     this._early = []
-    // socket.io-client does not reconnect after the server closed the connection.
+    // A server-side disconnect is final (socket.io-client does not reconnect after it either): an admin
+    // disconnected the user, or the connection broke the rules. The pages turn read-only and say why.
     if (reason === 'io server disconnect') {
-      if (this._fatal) {
-        const message = `disconnected by the server: ${this._fatal.message || this._fatal.code}; reload to retry`
-        for (const page of [...this.pages]) page.disconnected(message, 'error')
-        this.emit('connection-error', [new Error(message)])
-        return
-      }
-      this._scheduleReconnect()
+      this.closed = true
+      const fatal = this._fatal
+      const message = fatal
+        ? `disconnected by the server: ${fatal.message || fatal.code}`
+        : SERVER_CLOSED_MESSAGE
+      for (const page of [...this.pages]) page.disconnected(message, fatal ? 'error' : 'closed')
+      this.emit('connection-error', [new Error(message)])
+      return
     }
+    for (const page of [...this.pages]) page.disconnected(null, 'offline')
   }
 
   /** @param {any} err */
@@ -377,6 +399,7 @@ export class CollabConnection extends ObservableV2 {
     const detail = err && err.message ? err.message : String(err)
     const code = err && err.data && err.data.code
     if (FATAL_CODES.has(code)) { // refused for good (e.g. anonymous editing is off): say so, do not loop
+      this.closed = true
       for (const page of [...this.pages]) page.disconnected(`the collaboration server refused the connection (${detail})`, 'error')
       this.emit('connection-error', [err])
       return
@@ -388,7 +411,7 @@ export class CollabConnection extends ObservableV2 {
   }
 
   _scheduleReconnect () {
-    if (this._destroyed || this._retryTimer !== null) return
+    if (this._destroyed || this.closed || this._retryTimer !== null) return
     const delay = backoffMs(this._retryAttempts++, this.reconnectDelayMs, this.reconnectDelayMaxMs)
     this._retryTimer = setTimeout(() => {
       this._retryTimer = null

@@ -48,6 +48,10 @@ const CSS = `
 .collab-announcements:empty { display: none; }
 .collab-announcement { margin: 0; padding: 0.2em 0.5em; }
 .collab-editor { border: 1px solid #a2a9b1; background: #fff; }
+.collab-closed { font-size: 0.9em; border: 1px solid #d33; border-bottom: none; background: #fee7e6; padding: 0.3em 0.5em; }
+.collab-closed[hidden] { display: none; }
+.collab-closed p { margin: 0 0 0.3em; }
+.collab-copy-text { display: block; width: 100%; box-sizing: border-box; margin-top: 0.3em; font-family: monospace; }
 `
 
 /** @param {Document} doc */
@@ -152,6 +156,7 @@ export const collabExtensions = ({ ytext, awareness, undoManager }) => [
  * @property {Y.UndoManager} undoManager
  * @property {(readonly: boolean) => void} setReadonly
  * @property {(text: string) => void} announce add a line to the announcement area
+ * @property {() => string} localText the text as this browser has it (what a closed editor still holds)
  * @property {() => void} destroy remove the widget and every listener it added (the provider is not destroyed)
  */
 
@@ -191,8 +196,20 @@ export const collabEditor = ({
   const announcements = el(doc, 'div', 'collab-announcements')
   announcements.setAttribute('aria-live', 'polite')
   const wrapper = el(doc, 'div', 'collab-editor')
+  // Shown once the page no longer syncs: why, and the local text to copy (nothing of it reaches anyone).
+  const closedPanel = el(doc, 'div', 'collab-closed')
+  closedPanel.hidden = true
+  closedPanel.setAttribute('role', 'alert')
+  const closedMessage = el(doc, 'p', 'collab-closed-message')
+  const copyButton = el(doc, 'button', 'collab-copy', 'Copy your text')
+  copyButton.type = 'button'
+  const copyText = el(doc, 'textarea', 'collab-copy-text')
+  copyText.readOnly = true
+  copyText.rows = 6
+  copyText.setAttribute('aria-label', 'Your copy of the text')
+  closedPanel.append(closedMessage, copyButton, copyText)
   bar.append(status, participants)
-  root.append(bar, announcements, wrapper)
+  root.append(bar, closedPanel, announcements, wrapper)
   parent.appendChild(root)
 
   const undoManager = new Y.UndoManager(ytext, { trackedOrigins: new Set() })
@@ -219,7 +236,37 @@ export const collabEditor = ({
   }
 
   /** @param {PageStatus} st */
+  const renderClosed = (st) => {
+    if (!st.closed) {
+      closedPanel.hidden = true
+      return
+    }
+    const reason = st.message || 'the server stopped syncing this page'
+    const unsynced = st.unsynced > 0 ? ` ${plural(st.unsynced, 'change', 'changes')} of yours never reached the server.` : ''
+    const deleted = st.closedCode === 'deleted' ? ' The page was deleted: your text is not saved in the wiki.' : ''
+    closedMessage.textContent = `This editor is read-only now: ${reason}.${deleted}${unsynced} ` +
+      'Your copy of the text is below: copy it before you leave this page.'
+    if (closedPanel.hidden) copyText.value = ytext.toString()
+    closedPanel.hidden = false
+  }
+
+  copyButton.addEventListener('click', () => {
+    copyText.value = ytext.toString()
+    copyText.focus()
+    copyText.select()
+    const clipboard = doc.defaultView?.navigator.clipboard
+    const copied = () => { copyButton.textContent = 'Copied' }
+    // The clipboard API needs a secure context and permission; selecting the text lets Ctrl+C do the rest.
+    if (clipboard) {
+      clipboard.writeText(copyText.value).then(copied, () => announce('Select the text below and press Ctrl+C to copy it.'))
+    } else {
+      announce('Select the text below and press Ctrl+C to copy it.')
+    }
+  })
+
+  /** @param {PageStatus} st */
   const renderStatus = (st) => {
+    renderClosed(st)
     root.dataset.state = st.state
     status.textContent = statusText(st)
     if (st.state === 'saved' && st.revid !== null) {
@@ -232,7 +279,7 @@ export const collabEditor = ({
         status.append(' (', a, ')')
       }
     }
-    setReadonly(readonly || st.readonly)
+    setReadonly(readonly || st.readonly || st.closed)
   }
 
   /**
@@ -267,6 +314,8 @@ export const collabEditor = ({
       announce(st.message || 'You may not edit this page.')
     } else if (st.state === 'removed') {
       announce(`The server closed this page${st.message || st.reason ? `: ${st.message || st.reason}` : '.'}`)
+    } else if (st.state === 'moved' && typeof st.title === 'string') {
+      announce(`This page was moved to “${st.title}”: you keep editing it there.`)
     }
   }
 
@@ -312,8 +361,9 @@ export const collabEditor = ({
     undoManager,
     setReadonly: (ro) => {
       readonly = ro
-      setReadonly(ro || provider.readonly)
+      setReadonly(ro || provider.readonly || provider.closed)
     },
+    localText: () => ytext.toString(),
     announce: (text) => announce(text),
     destroy: () => {
       if (destroyed) return

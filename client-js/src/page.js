@@ -36,13 +36,27 @@ import { userInfo } from './colors.js'
  * @typedef {'connecting'|'live'|'offline'|'saving'|'saved'|'error'|'removed'} PageState
  * `connecting` until joined and synced, `live` while in sync, `offline` while the socket is down,
  * `saving`/`saved` around a commit, `error` after a failure (join, save, server error status),
- * `removed` when the server ended the page for this connection (no automatic re-join).
+ * `removed` when the server ended the page for this connection or closed the connection (no automatic
+ * re-join).
+ */
+
+/**
+ * Why a page no longer syncs: the `code` of a `removed` status (`deleted`, `kicked`, `forbidden`),
+ * `removed` for a `removed` status without a code, `disconnected` when the server closed the connection,
+ * `refused` when it refused the connection for good, `moved` when the page was moved to a title another
+ * page of the same connection has open.
+ * @typedef {string} ClosedCode
  */
 
 /**
  * @typedef {Object} PageStatus
  * @property {PageState} state
  * @property {number} unsaved local updates made since the last `saved` status
+ * @property {number} unsynced local updates the server has not been sent (made offline, or after the
+ *   page stopped syncing); the re-join's sync exchange sends them
+ * @property {boolean} closed the page no longer syncs and will not by itself (removed by the server, or
+ *   the connection closed for good): the editor must be read-only; the local text is all there is
+ * @property {ClosedCode|null} closedCode why, while `closed`
  * @property {boolean} synced
  * @property {boolean} readonly
  * @property {string|null} readonlyReason
@@ -60,7 +74,18 @@ import { userInfo } from './colors.js'
  * @property {(synced: boolean) => void} sync same as `synced` (y-websocket's name)
  * @property {(status: ServerStatus) => void} server-status every `status` event the server sent for the page
  * @property {(error: ProtocolError) => void} error a join, save or message failed
+ * @property {(move: {from: string, title: string}) => void} moved the wiki moved the page: {@link title}
+ *   is the new title now
  */
+
+/**
+ * Whether leaving the browser page now would lose work: local changes the server was never sent, or,
+ * once the page was deleted on the wiki, changes of ours that no revision holds. (Anything the server has
+ * is saved by it, also after the editor was removed or disconnected: no warning for that.)
+ * @param {PageStatus} st
+ * @return {boolean}
+ */
+export const losesWorkOnUnload = (st) => st.unsynced > 0 || (st.closedCode === 'deleted' && st.unsaved > 0)
 
 /**
  * Keeps one Y.Doc in sync with one page over a shared {@link CollabConnection}.
@@ -107,6 +132,9 @@ export class PageProvider extends ObservableV2 {
     this.lastSaved = null
     this._localUpdates = 0
     this._savedUpTo = 0
+    this._unsynced = 0
+    /** @type {ClosedCode|null} */
+    this._closedCode = null
     /** @type {number|null} local update count when the current save started */
     this._savingMark = null
     this._joinSeq = 0
@@ -135,12 +163,14 @@ export class PageProvider extends ObservableV2 {
     this._onDocUpdate = (update, origin) => {
       if (origin === this) return
       this._localUpdates++
+      let sent = false
       if (this.joined && !this.readonly) {
         const encoder = encoding.createEncoder()
         encoding.writeVarUint(encoder, MSG_SYNC)
         syncProtocol.writeUpdate(encoder, update)
-        this.connection.send(this.title, encoding.toUint8Array(encoder))
+        sent = this.connection.send(this.title, encoding.toUint8Array(encoder))
       }
+      if (!sent) this._unsynced++
       // A new edit ends "saved"; it also ends "error": if the failure persists, the server says so again.
       if ((this.state === 'saved' || this.state === 'error') && this.synced) this.state = 'live'
       this._emitStatus()
@@ -169,11 +199,24 @@ export class PageProvider extends ObservableV2 {
     return Math.max(0, this._localUpdates - this._savedUpTo)
   }
 
+  /** Local updates the server has not been sent (see {@link PageStatus}). */
+  get unsynced () {
+    return this._unsynced
+  }
+
+  /** True once the page no longer syncs and will not by itself (see {@link PageStatus}). */
+  get closed () {
+    return this._closedCode !== null
+  }
+
   /** @return {PageStatus} */
   get status () {
     return {
       state: this.state,
       unsaved: this.unsaved,
+      unsynced: this._unsynced,
+      closed: this._closedCode !== null,
+      closedCode: this._closedCode,
       synced: this.synced,
       readonly: this.readonly,
       readonlyReason: this.readonlyReason,
@@ -190,9 +233,10 @@ export class PageProvider extends ObservableV2 {
    * (unless `connect: false`) and on every reconnection.
    */
   connect () {
-    if (this._destroyed) return
+    if (this._destroyed || this.connection.closed) return
     this._wantJoin = true
     this._removed = false
+    this._closedCode = null
     this._join()
   }
 
@@ -203,6 +247,7 @@ export class PageProvider extends ObservableV2 {
    */
   save () {
     if (this._destroyed) return Promise.resolve(failure('destroyed', 'the editor was closed'))
+    if (this._closedCode !== null) return Promise.resolve(failure('closed', this.message || 'the page no longer syncs'))
     if (!this.joined) {
       return Promise.resolve(this.connection.connected
         ? failure('notjoined', 'the page is not open yet')
@@ -383,7 +428,8 @@ export class PageProvider extends ObservableV2 {
 
   /**
    * @param {string|null} [message] why, when known (a failed connection attempt)
-   * @param {'offline'|'error'} [state] 'error' when the server refused for good (no reconnect follows)
+   * @param {'offline'|'error'|'closed'} [state] 'error' when the server refused for good, 'closed' when
+   *   it closed the connection: no reconnect follows either
    */
   _onDisconnect (message = null, state = 'offline') {
     if (this._destroyed) return
@@ -395,9 +441,11 @@ export class PageProvider extends ObservableV2 {
     this._clearRetry()
     this._savingMark = null
     this._forgetOthers()
+    if (state !== 'offline' && this._closedCode === null) this._closedCode = state === 'closed' ? 'disconnected' : 'refused'
     if (!this._removed) {
       this.message = message
-      this._setState(state)
+      this._removed = state === 'closed'
+      this._setState(state === 'closed' ? 'removed' : state)
     }
   }
 
@@ -426,7 +474,12 @@ export class PageProvider extends ObservableV2 {
         const syncType = syncProtocol.readSyncMessage(decoder, encoder, this.doc, this, (err) => {
           this.emit('error', [{ code: 'internal', message: `applying an update failed: ${err.message}` }])
         })
-        if (encoding.length(encoder) > 1) this.connection.send(this.title, encoding.toUint8Array(encoder))
+        const sent = encoding.length(encoder) > 1 && this.connection.send(this.title, encoding.toUint8Array(encoder))
+        // Our answer to the server's step 1 carries everything it lacks, offline edits included.
+        if (sent && syncType === syncProtocol.messageYjsSyncStep1 && !this.readonly && this._unsynced) {
+          this._unsynced = 0
+          this._emitStatus()
+        }
         if (syncType === SYNC_STEP2 && !this.synced) {
           this.synced = true
           if (this.state === 'connecting') this.state = 'live'
@@ -489,10 +542,15 @@ export class PageProvider extends ObservableV2 {
         this.readonlyReason = typeof st.message === 'string' ? st.message : null
         this._emitStatus()
         break
+      case 'moved':
+        this._moved(st)
+        break
       case 'removed':
         this._removed = true
+        this._closedCode = typeof st.code === 'string' && st.code ? st.code : 'removed'
         this.joined = false
         this.synced = false
+        this._savingMark = null
         this._forgetOthers()
         this.message = st.message || st.reason || 'the server closed this page'
         this._setState('removed')
@@ -503,5 +561,32 @@ export class PageProvider extends ObservableV2 {
       default:
         break // a newer server's state: passed on as server-status only
     }
+  }
+
+  /**
+   * The wiki moved the page: the server now speaks of it under the new title only, and this connection
+   * stays joined to it. Re-key the page; the document, the sync and the editor carry on untouched.
+   * @param {ServerStatus} st
+   */
+  _moved (st) {
+    const to = typeof st.title === 'string' ? st.title : ''
+    const from = this.title
+    if (!to || to === from) return
+    const owner = this.connection.ownerOf(to)
+    if (owner && owner !== this._link) {
+      // Another editor on this connection has the new title open: the server cannot tell the two apart.
+      this._closedCode = 'moved'
+      this._removed = true
+      this.joined = false
+      this.synced = false
+      this.message = `this page was moved to ${to}, which is already open here; reload to continue`
+      this._setState('removed')
+      return
+    }
+    this.connection.rename(this._link, from, to)
+    this.title = to
+    this.requestedTitle = to
+    this.emit('moved', [{ from, title: to }])
+    this._emitStatus()
   }
 }

@@ -41,9 +41,12 @@ export const EVENTS = [EVENT_JOIN, EVENT_LEAVE, EVENT_Y, EVENT_STATUS, EVENT_SAV
  * - `saving`: a commit to the wiki started;
  * - `saved`: committed (`revid`, `coauthors`);
  * - `merged`: an edit made outside the session was merged in (`revid`, `user`);
- * - `moved`: the wiki moved the page to `title` (from `from`): the page is `title` from now on;
+ * - `moved`: the wiki moved the page (`title`: the new title, `from`: the old one); sent under the old
+ *   title, and from then on the server uses the new title for everything about the page (`y`, `status`,
+ *   `save`, `leave`); the connection stays joined, no new `join` is needed;
  * - `readonly`: this connection may no longer edit the page (`message` gives the reason);
- * - `removed`: the server ended the page for this connection (`code` from {@link REMOVED_CODES}, `message`);
+ * - `removed`: the server ended the page for this connection (`code` from {@link REMOVED_CODES},
+ *   `message` says why); the connection is no longer joined to it;
  * - `error`: something failed (`code` from {@link ERROR_CODES}, `message` from the wiki).
  * @type {readonly string[]}
  */
@@ -52,8 +55,9 @@ export const STATES = Object.freeze(['live', 'saving', 'saved', 'merged', 'moved
 /** @typedef {'live'|'saving'|'saved'|'merged'|'moved'|'readonly'|'removed'|'error'} ServerState */
 
 /**
- * The `code` of a `removed` status: `deleted` (the page was deleted on the wiki), `kicked` (an admin ended
- * the session or disconnected the user), `forbidden` (a rights re-check refused the user).
+ * The `code` of a `removed` status: the page was deleted on the wiki (`deleted`), an admin ended the
+ * session or disconnected the user (`kicked`), a rights re-check found the user may no longer use the
+ * page (`forbidden`). An older server sends `removed` without a code.
  * @type {readonly string[]}
  */
 export const REMOVED_CODES = Object.freeze(['deleted', 'kicked', 'forbidden'])
@@ -148,4 +152,6 @@ export const MAX_AWARENESS_STATE_BYTES = 64 * 1024
  * @property {string} [user]
  * @property {string} [code]
  * @property {string} [reason]
+ * @property {string} [title] `moved`: the page's new title
+ * @property {string} [from] `moved`: the page's old title
  */

@@ -3,6 +3,11 @@
  * Integration with the wiki's own edit page (`action=edit` / `action=submit`): an "Edit together"
  * button that swaps the textarea for the collaborative editor, and back.
  *
+ * Leaving collaborative mode saves first and hands the ordinary form that revision: its text in the
+ * textarea and its id and timestamp as the form's base (`editRevId`, `parentRevId`, `wpEdittime`), so
+ * that a classic save right after is an ordinary edit of that revision, never a conflict nor a re-merge
+ * of the session's text. When the save fails the user stays in collaborative mode.
+ *
  * Hooks for tests and other scripts: `document.body.dataset.collabState` is `off` outside collaborative
  * mode and the provider's state inside it; the editor's content is `.collab-editor .cm-content`;
  * the buttons are `#collab-start` and `#collab-leave`.
@@ -12,14 +17,18 @@
 
 import * as Y from 'yjs'
 import { CollabConnection } from './connection.js'
-import { PageProvider } from './page.js'
+import { PageProvider, losesWorkOnUnload } from './page.js'
 import { collabEditor } from './editor.js'
 import { TEXT_NAME } from './protocol.js'
 
 /**
  * @typedef {Object} WikiEditor
  * @property {() => void} start switch to collaborative mode
- * @property {(opts?: {copy?: boolean}) => void} stop back to the textarea (copying the shared text into it)
+ * @property {() => Promise<boolean>} leave save, then back to the textarea holding the saved revision as
+ *   the form's base; false (still in collaborative mode, the editor says why) when that failed. A page
+ *   that no longer syncs hands over the local text instead.
+ * @property {(opts?: {copy?: boolean}) => void} stop back to the textarea at once (copying the shared
+ *   text into it unless `copy: false`), the form's base untouched
  * @property {() => Promise<any>} save save through the server, then go to the page view
  * @property {() => boolean} isActive
  * @property {() => PageProvider|null} provider
@@ -36,7 +45,8 @@ export const currentWikiEditor = () => current
  * The part of MediaWiki's `mw` global used here (the wiki ships no types for it).
  * @typedef {Object} Mw
  * @property {{get: (key: string) => any}} config site and page settings (`wgAction`, `wgPageName`, ...)
- * @property {{getUrl?: (title: string) => string}} [util] present once `mediawiki.util` is loaded
+ * @property {{getUrl?: (title: string) => string, wikiScript?: (name?: string) => string}} [util] present
+ *   once `mediawiki.util` is loaded
  */
 
 /**
@@ -95,6 +105,87 @@ const pageUrl = (mw, title) => {
 }
 
 /**
+ * The wiki's `api.php`.
+ * @param {Mw} mw
+ */
+const apiUrl = (mw) => mw.util && typeof mw.util.wikiScript === 'function'
+  ? mw.util.wikiScript('api')
+  : `${mw.config.get('wgScriptPath') || ''}/api.php`
+
+/** @typedef {{revid: number, timestamp: string, content: string}} WikiRevision */
+
+/**
+ * One revision's text and timestamp, read from the wiki's API with the browser's own session.
+ * @param {Mw} mw
+ * @param {number} revid
+ * @return {Promise<WikiRevision>}
+ * @throws {Error} when the wiki does not answer or has no such revision
+ */
+const fetchRevision = async (mw, revid) => {
+  const params = new URLSearchParams({
+    action: 'query', prop: 'revisions', revids: String(revid), rvprop: 'ids|timestamp|content',
+    rvslots: 'main', format: 'json', formatversion: '2'
+  })
+  const response = await fetch(`${apiUrl(mw)}?${params}`, { credentials: 'same-origin' })
+  if (!response.ok) throw new Error(`the wiki answered HTTP ${response.status}`)
+  const data = await response.json()
+  if (data.error) throw new Error(data.error.info || data.error.code)
+  const rev = data.query?.pages?.[0]?.revisions?.[0]
+  const content = rev?.slots?.main?.content
+  if (!rev || rev.revid !== revid || typeof content !== 'string' || typeof rev.timestamp !== 'string') {
+    throw new Error(`the wiki has no readable revision ${revid}`)
+  }
+  return { revid, timestamp: rev.timestamp, content }
+}
+
+/**
+ * Set a field of the edit form, adding it (hidden) when the form lacks it.
+ * @param {HTMLFormElement} form
+ * @param {string} name
+ * @param {string} value
+ */
+const setField = (form, name, value) => {
+  const existing = form.elements.namedItem(name)
+  if (existing instanceof HTMLInputElement) {
+    existing.value = value
+    return
+  }
+  const input = document.createElement('input')
+  input.type = 'hidden'
+  input.name = name
+  input.value = value
+  form.appendChild(input)
+}
+
+/**
+ * Make `rev` the base of the ordinary edit form (MediaWiki 1.39's EditPage fields): its conflict check
+ * compares `editRevId` and `wpEdittime` with the page's latest revision, and merges three-way from there.
+ * @param {HTMLFormElement} form
+ * @param {WikiRevision} rev
+ */
+const rebaseForm = (form, rev) => {
+  setField(form, 'editRevId', String(rev.revid))
+  setField(form, 'parentRevId', String(rev.revid))
+  setField(form, 'wpEdittime', rev.timestamp.replace(/\D/g, '').slice(0, 14)) // TS_MW: 20240131235959
+  // The textarea holds the whole page now, also when the edit page was opened for one section.
+  const section = form.elements.namedItem('wpSection')
+  if (section instanceof HTMLInputElement) section.value = ''
+}
+
+/**
+ * `url` with its `title` query parameter set to `title` (MediaWiki's `index.php?title=...` URLs); null
+ * when it has none (a short URL: left alone).
+ * @param {string} url
+ * @param {string} title
+ */
+const withTitle = (url, title) => {
+  const u = new URL(url, window.location.href)
+  if (!u.searchParams.has('title')) return null
+  u.searchParams.set('title', title.replace(/ /g, '_'))
+  return u.href
+}
+
+/**
  * Install the "Edit together" button on the wiki's edit page.
  * @param {Object} opts
  * @param {string} opts.serverUrl the collab server's base URL
@@ -111,7 +202,7 @@ export const startWikiEditor = ({ serverUrl, open } = { serverUrl: '' }) => {
   if (action !== 'edit' && action !== 'submit') return null
   if (!serverUrl) throw new Error('startWikiEditor: serverUrl is required')
 
-  const pageName = mw.config.get('wgPageName')
+  let pageName = mw.config.get('wgPageName')
   const userName = mw.config.get('wgUserName') || anonymousName()
   const body = document.body
   const diffUrl = (/** @type {number} */ revid) => `${mw.config.get('wgScript') || '/index.php'}?diff=${revid}`
@@ -134,7 +225,11 @@ export const startWikiEditor = ({ serverUrl, open } = { serverUrl: '' }) => {
   leaveButton.className = 'mw-ui-button cdx-button'
   leaveButton.textContent = 'Leave collaborative mode'
   leaveButton.hidden = true
-  bar.append(startButton, leaveButton)
+  const notice = document.createElement('p')
+  notice.id = 'collab-notice'
+  notice.setAttribute('role', 'status')
+  notice.hidden = true
+  bar.append(startButton, leaveButton, notice)
   const container = document.createElement('div')
   container.id = 'collab-container'
   anchor.before(bar, container)
@@ -151,6 +246,13 @@ export const startWikiEditor = ({ serverUrl, open } = { serverUrl: '' }) => {
   /** @type {HTMLElement[]} */
   let hidden = []
   let saving = false
+  let leaving = false
+
+  /** @param {string} text shown in the switch bar (outside the editor: also after leaving); '' hides it */
+  const say = (text) => {
+    notice.textContent = text
+    notice.hidden = !text
+  }
 
   /** @param {import('./page.js').PageStatus} st */
   const onStatus = (st) => {
@@ -159,12 +261,13 @@ export const startWikiEditor = ({ serverUrl, open } = { serverUrl: '' }) => {
   }
 
   /**
-   * Edits made offline live only in this tab until the connection returns: warn before losing them.
-   * (Online, the server has every edit and saves it after the last editor leaves.)
+   * Edits the server was never sent (offline, or after it stopped syncing the page) live only in this
+   * tab, as do our unsaved edits of a page deleted meanwhile: warn before losing them. (Whatever the
+   * server has, it saves, also after the last editor left: no warning for that.)
    * @param {BeforeUnloadEvent} e
    */
   const onBeforeUnload = (e) => {
-    if (provider && provider.state === 'offline' && provider.unsaved > 0) {
+    if (provider && losesWorkOnUnload(provider.status)) {
       e.preventDefault()
       e.returnValue = ''
     }
@@ -175,8 +278,11 @@ export const startWikiEditor = ({ serverUrl, open } = { serverUrl: '' }) => {
     if (!provider) return
     const submitter = /** @type {HTMLElement|null} */ (e.submitter)
     if (submitter && submitter.id !== 'wpSave') {
-      // Preview, "Show changes": hand the shared text to the ordinary form and leave collaborative mode.
-      stop({ copy: true })
+      // Preview, "Show changes": leave collaborative mode (saving first), then let the form do it.
+      e.preventDefault()
+      leave().then((left) => {
+        if (left && submitter instanceof HTMLInputElement) form.requestSubmit(submitter)
+      })
       return
     }
     e.preventDefault()
@@ -201,10 +307,99 @@ export const startWikiEditor = ({ serverUrl, open } = { serverUrl: '' }) => {
     return ack
   }
 
+  /**
+   * Stay in collaborative mode after a failed attempt to leave it: say why, editable again.
+   * @param {string} why
+   */
+  const stayAfter = (why) => {
+    if (!editor) return
+    editor.setReadonly(false)
+    editor.announce(`Still in collaborative mode: ${why}`)
+  }
+
+  /**
+   * The page no longer syncs (removed, disconnected): hand the local text to the ordinary form, based
+   * on the revision that text started from when the wiki still has it, and say it is not saved.
+   */
+  const leaveUnsynced = async () => {
+    if (!provider || !doc) return
+    const text = doc.getText(TEXT_NAME).toString()
+    const revid = provider.revid
+    const why = provider.message || 'the page no longer syncs'
+    let base = 'the revision this edit page was opened at'
+    if (revid !== null) {
+      try {
+        rebaseForm(form, await fetchRevision(mw, revid))
+        base = `revision ${revid}`
+      } catch (err) {
+        base += ` (revision ${revid} could not be read: ${/** @type {Error} */ (err).message})`
+      }
+    }
+    setTextareaContents(textarea, text)
+    stop({ copy: false })
+    say(`Collaborative editing ended (${why}). The text below is your copy, NOT saved; it is compared ` +
+      `with ${base} when you save it.`)
+  }
+
+  /** @return {Promise<boolean>} */
+  const leave = async () => {
+    if (!provider || !editor || leaving || saving) return false
+    leaving = true
+    try {
+      if (provider.closed) {
+        await leaveUnsynced()
+        return true
+      }
+      editor.setReadonly(true) // what is typed from now on would not be in the revision handed over
+      editor.announce('Saving before leaving collaborative mode…')
+      const ack = await provider.save()
+      if (!provider) return false
+      if (!ack.ok) {
+        stayAfter(`saving failed (${ack.error.message}); nothing was lost`)
+        return false
+      }
+      const revid = typeof ack.revid === 'number' ? ack.revid : provider.revid
+      if (revid === null) { // a page that does not exist yet, and nothing to save
+        stop({ copy: true })
+        return true
+      }
+      /** @type {WikiRevision} */
+      let rev
+      try {
+        rev = await fetchRevision(mw, revid)
+      } catch (err) {
+        stayAfter(`the text was saved as revision ${revid}, but reading it back from the wiki failed ` +
+          `(${/** @type {Error} */ (err).message}); try again`)
+        return false
+      }
+      if (!provider) return false
+      setTextareaContents(textarea, rev.content)
+      rebaseForm(form, rev)
+      stop({ copy: false })
+      say(`Saved as revision ${revid}: the ordinary editor continues from it.`)
+      return true
+    } finally {
+      leaving = false
+    }
+  }
+
+  /**
+   * The wiki moved the page: the edit form, the address bar and the page view after a save follow it.
+   * @param {{from: string, title: string}} move
+   */
+  const onMoved = ({ title }) => {
+    pageName = title
+    const action = withTitle(form.action, title)
+    if (action) form.action = action
+    const here = withTitle(window.location.href, title)
+    if (here) window.history.replaceState(window.history.state, '', here)
+  }
+
   const teardown = () => {
     form.removeEventListener('submit', onSubmit, true)
     window.removeEventListener('beforeunload', onBeforeUnload)
     if (provider) provider.off('status', onStatus)
+    if (provider) provider.off('moved', onMoved)
     if (editor) editor.destroy()
     if (provider) provider.destroy()
     if (connection) connection.destroy()
@@ -222,6 +417,8 @@ export const startWikiEditor = ({ serverUrl, open } = { serverUrl: '' }) => {
     connection = new CollabConnection(serverUrl)
     provider = new PageProvider(connection, pageName, doc, { user: { name: userName } })
     provider.on('status', onStatus)
+    provider.on('moved', onMoved)
+    say('')
     editor = collabEditor({ parent: container, provider, diffUrl })
     onStatus(provider.status)
     hidden = [/** @type {HTMLElement} */ (textarea.closest('.wikiEditor-ui') || textarea)]
@@ -251,10 +448,11 @@ export const startWikiEditor = ({ serverUrl, open } = { serverUrl: '' }) => {
   }
 
   startButton.addEventListener('click', () => start())
-  leaveButton.addEventListener('click', () => stop({ copy: true }))
+  leaveButton.addEventListener('click', () => { leave() })
 
   current = {
     start,
+    leave,
     stop,
     save,
     isActive: () => provider !== null,

@@ -288,19 +288,24 @@ test('a transient join error is retried with backoff, a permanent one is not', a
   assert.equal(server.joins.filter((j) => j === 'Other').length, 1, 'forbidden is not retried')
 })
 
-test('the connection reconnects by itself after the server closed it', async (t) => {
+test('a connection the server closed stays closed: no reconnect, the pages stop syncing and say why', async (t) => {
   mock.timers.enable({ apis: ['setTimeout'] })
   t.after(() => mock.timers.reset())
   const { socket, connection } = setup(t)
+  const p = new PageProvider(connection, 'Page', new Y.Doc(), { user: { name: 'Alice' }, connect: false })
   const statuses = []
   connection.on('status', (s) => statuses.push(s.status))
   socket.open()
   socket.active = false
   socket.drop('io server disconnect')
+  mock.timers.tick(60000)
   assert.equal(socket.connectCalls, 0)
-  mock.timers.tick(500)
-  assert.equal(socket.connectCalls, 1)
-  assert.deepEqual(statuses, ['connected', 'disconnected', 'connecting'])
+  assert.equal(connection.closed, true)
+  assert.deepEqual(statuses, ['connected', 'disconnected'])
+  assert.equal(p.status.closed, true)
+  assert.equal(p.status.closedCode, 'disconnected')
+  assert.equal(p.state, 'removed')
+  assert.match(p.message, /closed the connection/)
 })
 
 test('a message over the size limit ends the connection without a reconnect loop', async (t) => {

@@ -160,7 +160,7 @@ export class FakeServer {
   constructor ({ initial = {}, normalise = (t) => (t.charAt(0).toUpperCase() + t.slice(1)).replace(/ /g, '_') } = {}) {
     this.initial = initial
     this.normalise = normalise
-    /** @type {Map<string, {doc: Y.Doc, awareness: awarenessProtocol.Awareness, members: Map<FakeSocket, Set<number>>, revid: number}>} */
+    /** @type {Map<string, {doc: Y.Doc, awareness: awarenessProtocol.Awareness, members: Map<FakeSocket, Set<number>>, revid: number, title: string}>} */
     this.pages = new Map()
     /** @type {{code: string, message: string}|null} the next joins fail with this */
     this.joinError = null
@@ -169,6 +169,8 @@ export class FakeServer {
     this.saveReply = { ok: true, revid: 100 }
     /** @type {any[]} titles received by the server in join events */
     this.joins = []
+    /** @type {any[]} titles received by the server in save events */
+    this.saves = []
   }
 
   /** @param {FakeSocket} socket */
@@ -186,7 +188,7 @@ export class FakeServer {
       if (this.initial[title]) doc.getText('wikitext').insert(0, this.initial[title])
       const awareness = new awarenessProtocol.Awareness(doc)
       awareness.setLocalState(null)
-      page = { doc, awareness, members: new Map(), revid: 10 }
+      page = { doc, awareness, members: new Map(), revid: 10, title }
       this.pages.set(title, page)
       const p = page
       doc.on('update', (update, origin) => {
@@ -194,7 +196,7 @@ export class FakeServer {
         encoding.writeVarUint(encoder, 0)
         syncProtocol.writeUpdate(encoder, update)
         const msg = encoding.toUint8Array(encoder)
-        for (const member of p.members.keys()) if (member !== origin) member.deliver('y', title, asArrayBuffer(msg))
+        for (const member of p.members.keys()) if (member !== origin) member.deliver('y', p.title, asArrayBuffer(msg))
       })
     }
     return page
@@ -222,6 +224,34 @@ export class FakeServer {
    */
   status (title, status) {
     for (const member of this.page(title).members.keys()) member.deliver('status', title, status)
+  }
+
+  /**
+   * The wiki moved a page, as the real server reports it: every member gets `moved` under the old
+   * title, and from then on the page lives under the new one (same document, same members).
+   * @param {string} from normalised
+   * @param {string} to normalised
+   */
+  move (from, to) {
+    const page = this.page(from)
+    for (const member of page.members.keys()) {
+      member.deliver('status', from, { state: 'moved', message: `the page was moved to ${to}`, title: to, from })
+    }
+    this.pages.delete(from)
+    this.pages.set(to, page)
+    // Relay further updates under the new title.
+    page.title = to
+  }
+
+  /**
+   * End a page for one member, as the real server does (`removed`, then no longer joined).
+   * @param {string} title
+   * @param {FakeSocket} socket
+   * @param {Object} status extra fields, e.g. `{code: 'kicked', message}`
+   */
+  remove (title, socket, status = {}) {
+    socket.deliver('status', title, { state: 'removed', message: 'removed', ...status })
+    this._leave(socket, title)
   }
 
   destroy () {
@@ -263,6 +293,7 @@ export class FakeServer {
       return reply({ ok: true })
     }
     if (event === 'save') {
+      this.saves.push(rawTitle)
       if (this.saveReply !== null) reply(this.saveReply)
       return
     }
