@@ -80,7 +80,7 @@ class Service:
         logging.getLogger("engineio.server").addFilter(StaleMessageFilter())  # no log flood from cut-off clients
         self.observer = Fanout()  # relay, metrics, the admin dashboard and the cluster join below
         self.registry.on_loaded.append(lambda room: self.observer.page_opened(room.title))
-        wire = SocketIOWire(self.sio)
+        self.wire = wire = SocketIOWire(self.sio)
         self.relay = Relay(self.registry, wire, self.tasks, self.observer)
         self.sessions = Sessions(
             self.registry,
@@ -210,11 +210,13 @@ class Service:
             await self.registry.open(title)  # resumes the commit of work saved in the log before a restart
 
     async def shutdown(self) -> None:
-        """Graceful shutdown: save every page (editors still see the result), then disconnect them."""
+        """Graceful shutdown: save every page (editors still see the result), then drop the connections so
+        that clients reconnect (to this server once it is back, or to another node), never a Socket.IO
+        disconnect, which clients take as the end of their session."""
         self.watcher.close()
         await self.commits.flush_all()
         for sid in list(self.sessions.connections):
-            await self.sio.disconnect(sid)
+            await self.wire.drop(sid)
         await self.sio.shutdown()
 
     async def stop(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 from collab.dev import devwiki as dw
+from tests.clients import NodeClient
 from tests.plugins.server import ServerFactory
 from tests.support.net import free_port
 
@@ -54,3 +56,23 @@ def test_sigterm_shuts_down_cleanly(collab_server: ServerFactory):
     server = collab_server()
     assert server.stop(signal.SIGTERM) == 0
     assert "shutting down" in server.log()
+
+
+async def test_sigterm_drops_connections_so_that_clients_reconnect_rather_than_end_their_session(
+    collab_server: ServerFactory,
+):
+    server = collab_server()
+    node = await NodeClient().start()  # socket.io-client, as in the browser
+    try:
+        await node.call("connect", url=server.url)
+        assert server.stop(signal.SIGTERM) == 0
+        for _ in range(300):
+            disconnects = [e for e in node.events if e.get("event") == "disconnect"]
+            if disconnects:
+                break
+            await asyncio.sleep(0.05)
+        # "io server disconnect" would make browsers stop for good (read-only, "the server ended this session");
+        # a dropped transport makes them reconnect.
+        assert disconnects and disconnects[0]["reason"] == "transport close", node.events
+    finally:
+        await node.close()

@@ -76,3 +76,11 @@ class SocketIOWire:
             await self.sio.eio.disconnect(eio_sid)  # returns once the queued packets are written
         if close is not None:
             close()
+
+    async def drop(self, sid: str) -> None:
+        """Close the connection under Socket.IO (an Engine.IO close, no Socket.IO disconnect): the client sees
+        a lost connection and reconnects, to this server once it is back or to another node. For shutdowns:
+        a Socket.IO disconnect would tell clients the server ended their session for good."""
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        if eio_sid is not None:
+            await self.sio.eio.disconnect(eio_sid)
