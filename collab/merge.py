@@ -13,8 +13,9 @@ Two kinds, for two different ancestors:
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import fast_diff_match_patch as dmp
@@ -185,23 +186,27 @@ _FIRST_LINE_CODE = 0x100  # (any code point will do; this skips the control char
 
 def _line_codes(*texts: str) -> tuple[list[list[str]], list[str]] | None:
     """Each text as its lines, and as a string of one code point per distinct line (None: too many lines)."""
+    lines_of = [text.splitlines(keepends=True) for text in texts]
+    coded = _codes(lines_of)
+    return None if coded is None else (lines_of, coded)
+
+
+def _codes(sequences: list[list[str]]) -> list[str] | None:
+    """Each sequence of strings as a string of one code point per distinct string (None: too many)."""
     codes: dict[str, str] = {}
-    lines_of: list[list[str]] = []
     encoded: list[str] = []
-    for text in texts:
-        lines = text.splitlines(keepends=True)
+    for items in sequences:
         out = []
-        for line in lines:
-            code = codes.get(line)
+        for item in items:
+            code = codes.get(item)
             if code is None:
                 number = _FIRST_LINE_CODE + len(codes)
                 if number > 0x10FFFF:
                     return None
-                code = codes[line] = chr(number)
+                code = codes[item] = chr(number)
             out.append(code)
-        lines_of.append(lines)
         encoded.append("".join(out))
-    return lines_of, encoded
+    return encoded
 
 
 def _merge_lines(base: str, ours: str, theirs: str, through_ours: bool, budget: _Budget) -> list[textdiff.Edit]:
@@ -222,7 +227,7 @@ def _merge_lines(base: str, ours: str, theirs: str, through_ours: bool, budget: 
         elif len(a_text) <= CHAR_MERGE_MAX and len(b_text) <= CHAR_MERGE_MAX:
             edits.extend(_shift(_merge_chars(z_text, a_text, b_text, through_ours, budget), at))
         else:
-            edits.extend(_shift(_union_lines(our_lines[a[0] : a[1]], their_lines[b[0] : b[1]], budget), at))
+            edits.extend(_shift(_union_tokens(our_lines[a[0] : a[1]], their_lines[b[0] : b[1]], budget), at))
         at += len(a_text)
     return edits
 
@@ -300,42 +305,99 @@ def _replace_chars(old: str, new: str, budget: _Budget) -> list[textdiff.Edit]:
     return edits
 
 
+_TOKEN = re.compile(r"\w+\n?|[^\w\n]\n?|\n")  # a word or one other character, with the line end after it
+
+
 def _union(ours: str, theirs: str, budget: _Budget) -> list[textdiff.Edit]:
     """Both versions of a region both sides changed differently: ``ours`` stays, and what only ``theirs``
-    has is inserted where the two-way diff puts it (after ours' own part), so their common part is kept once."""
+    has is inserted where the two-way diff puts it (after ours' own part), so their common part is kept once.
+
+    Compared by words (a line end belongs to what precedes it): a character diff would interleave two
+    sentences letter by letter where they share one ("ones" and "line"), and two lines inserted at the same
+    place would share one line end."""
+    our_tokens, their_tokens = _TOKEN.findall(ours), _TOKEN.findall(theirs)
+    return _union_tokens(our_tokens, their_tokens, budget)
+
+
+def _union_tokens(ours: list[str], theirs: list[str], budget: _Budget) -> list[textdiff.Edit]:
+    coded = _codes([ours, theirs])
+    assert coded is not None  # (no more distinct tokens than characters in the page)
+    our_code, their_code = coded
     edits: list[textdiff.Edit] = []
-    i = j = 0
-    for op, length in _diff(ours, theirs, budget):
+    i = j = 0  # tokens
+    at = 0  # characters of ``ours`` before token i
+    replaced: tuple[int, str] | None = None  # the tokens of ours just passed that theirs replaces
+    for op, length in _join_runs(_diff(our_code, their_code, budget), ours, _few_marks):
         if op == "+":
-            edits.append(textdiff.Edit(i, i, theirs[j : j + length]))
+            inserted = "".join(theirs[j : j + length])
+            if replaced is not None:
+                # Words one side changed inside (a typo fixed, text typed into a word): by characters
+                # again, dropping coincidental matches between different words ("Semantic" cleanup).
+                start, removed = replaced
+                edits.extend(_shift(_union_chars(removed, inserted, budget), start))
+            else:
+                edits.append(textdiff.Edit(at, at, inserted))
             j += length
-        elif op == "-":
-            i += length
-        else:
-            i += length
-            j += length
+            replaced = None
+            continue
+        piece = "".join(ours[i : i + length])
+        replaced = (at, piece) if op == "-" else None
+        at += len(piece)
+        i += length
+        j += length if op == "=" else 0
     return edits
 
 
-def _union_lines(ours: list[str], theirs: list[str], budget: _Budget) -> list[textdiff.Edit]:
-    """:func:`_union` by whole lines (for regions too large to compare character by character)."""
-    coded = _line_codes("".join(ours), "".join(theirs))
-    assert coded is not None  # (fewer distinct lines than the three texts had)
-    _, (our_code, their_code) = coded
+def _join_runs(
+    ops: list[tuple[str, int]], ours: Sequence[str], coincidence: Callable[[Sequence[str]], bool]
+) -> list[tuple[str, int]]:
+    """``ops`` where what both versions share between two changes counts as changed too when it is a
+    ``coincidence`` (a shared " " or "ne" would otherwise cut two different sentences into pieces and
+    interleave them), each run of changes as its deletion then its insertion."""
+    out: list[tuple[str, int]] = []
+    deleted = inserted = i = 0
+    for index, (op, length) in enumerate(ops):
+        piece = ours[i : i + length] if op != "+" else ours[i:i]
+        i += length if op != "+" else 0
+        between = 0 < index < len(ops) - 1 and bool(deleted or inserted)
+        if op == "=" and not (between and coincidence(piece)):
+            if deleted:
+                out.append(("-", deleted))
+            if inserted:
+                out.append(("+", inserted))
+            deleted = inserted = 0
+            out.append((op, length))
+            continue
+        deleted += length if op != "+" else 0
+        inserted += length if op != "-" else 0
+    if deleted:
+        out.append(("-", deleted))
+    if inserted:
+        out.append(("+", inserted))
+    return out
+
+
+def _few_marks(tokens: Sequence[str]) -> bool:
+    return len(tokens) <= 2 and not any(_WORD.search(token) for token in tokens)
+
+
+def _few_letters(chars: Sequence[str]) -> bool:
+    return len(chars) < 4
+
+
+_WORD = re.compile(r"\w")
+
+
+def _union_chars(ours: str, theirs: str, budget: _Budget) -> list[textdiff.Edit]:
     edits: list[textdiff.Edit] = []
-    i = j = 0  # lines
-    at = 0  # characters of ``ours`` before line i
-    for op, length in _diff(our_code, their_code, budget):
+    i = j = 0
+    for op, length in _join_runs(_diff(ours, theirs, budget), ours, _few_letters):
         if op == "+":
-            edits.append(textdiff.Edit(at, at, "".join(theirs[j : j + length])))
+            edits.append(textdiff.Edit(i, i, theirs[j : j + length]))
             j += length
-        elif op == "-":
-            at += sum(len(line) for line in ours[i : i + length])
-            i += length
         else:
-            at += sum(len(line) for line in ours[i : i + length])
             i += length
-            j += length
+            j += length if op == "=" else 0
     return edits
 
 
