@@ -83,7 +83,7 @@ def merge_outside(registry: Registry, room: PageRoom, revision: Revision) -> boo
 
 # ---- the textual three-way merge -----------------------------------------------------------------
 
-CHAR_MERGE_MAX = 20_000
+CHAR_MERGE_MAX = 4_000
 """Regions of lines both sides changed differently are merged again character by character up to this many
 characters a side; larger ones (a section rewritten on both sides) keep both sides' lines."""
 
@@ -264,10 +264,11 @@ def _replace(old: str, new: str, budget: _Budget) -> list[textdiff.Edit]:
         if op == "=":
             if pending is not None:
                 start, end, j1, j2 = pending
+                inserted = "".join(new_lines[j1:j2])
                 edits.extend(
-                    _shift(_replace_chars(old[start:end], "".join(new_lines[j1:j2]), budget), start)
-                    if end - start <= CHAR_MERGE_MAX and j2 - j1 <= CHAR_MERGE_MAX
-                    else [textdiff.Edit(start, end, "".join(new_lines[j1:j2]))]
+                    _shift(_replace_chars(old[start:end], inserted, budget), start)
+                    if end - start <= CHAR_MERGE_MAX and len(inserted) <= CHAR_MERGE_MAX
+                    else [textdiff.Edit(start, end, inserted)]
                 )
                 pending = None
             at += sum(len(line) for line in old_lines[i : i + length])
@@ -330,7 +331,7 @@ def _union_tokens(ours: list[str], theirs: list[str], budget: _Budget) -> list[t
     for op, length in _join_runs(_diff(our_code, their_code, budget), ours, _few_marks):
         if op == "+":
             inserted = "".join(theirs[j : j + length])
-            if replaced is not None:
+            if replaced is not None and max(len(replaced[1]), len(inserted)) <= CHAR_MERGE_MAX:
                 # Words one side changed inside (a typo fixed, text typed into a word): by characters
                 # again, dropping coincidental matches between different words ("Semantic" cleanup).
                 start, removed = replaced
