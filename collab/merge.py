@@ -241,8 +241,28 @@ def _merge_chars(base: str, ours: str, theirs: str, through_ours: bool, budget: 
         if a_text == z_text:
             edits.append(textdiff.Edit(a[0], a[1], b_text))
         else:
-            edits.extend(_shift(_union(a_text, b_text, budget), a[0]))
+            apart = _apart(z_text, a_text, b_text, budget)
+            edits.extend(_shift(apart if apart is not None else _union(a_text, b_text, budget), a[0]))
     return edits
+
+
+def _apart(base: str, ours: str, theirs: str, budget: _Budget) -> list[textdiff.Edit] | None:
+    """Both sides' changes of a region when they touch different characters of it (the live text inserted
+    "very " before "brown", the revision replaced "brown" with "red": "very red"), as edits of ``ours``;
+    None when they overlap or both insert at the same place. (diff3 calls any two changes with no unchanged
+    character between them a conflict.)"""
+    mine, others = _replace_chars(base, ours, budget), _replace_chars(base, theirs, budget)
+    for x in mine:
+        for y in others:
+            if (x.start < y.end and y.start < x.end) or x.start == x.end == y.start == y.end:
+                return None
+    out: list[textdiff.Edit] = []
+    for y in others:
+        # Where y's base range sits in ours: after every change of ours that ends before it (an insertion
+        # of ours where y's deletion starts comes first).
+        shift = sum(len(x.insert) - (x.end - x.start) for x in mine if x.end <= y.start)
+        out.append(textdiff.Edit(y.start + shift, y.end + shift, y.insert))
+    return out
 
 
 def _shift(edits: list[textdiff.Edit], by: int) -> list[textdiff.Edit]:

@@ -105,6 +105,13 @@ def test_edits_of_different_places_both_apply():
     assert merge.three_way(base, live, revision) == expected
 
 
+def test_changes_next_to_each_other_in_one_word_both_apply():
+    # Nothing unchanged between them (diff3 would call it a conflict), but they touch different characters.
+    base = "The quick brown fox.\n"
+    assert merge.three_way(base, "The quick very brown fox.\n", "The quick red fox.\n") == "The quick very red fox.\n"
+    assert merge.three_way("abc", "aYc", "abXc") == "aYXc"
+
+
 def test_a_conflict_in_one_line_keeps_both_sides_changes():
     base = "The cat sat on the mat.\n"
     live = "The black cat sat on the mat.\n"
