@@ -252,15 +252,23 @@ def _apart(base: str, ours: str, theirs: str, budget: _Budget) -> list[textdiff.
     None when they overlap or both insert at the same place. (diff3 calls any two changes with no unchanged
     character between them a conflict.)"""
     mine, others = _replace_chars(base, ours, budget), _replace_chars(base, theirs, budget)
-    for x in mine:
-        for y in others:
-            if (x.start < y.end and y.start < x.end) or x.start == x.end == y.start == y.end:
-                return None
+    i = j = 0  # (both lists ascending and each without overlaps: one sweep finds any overlap)
+    while i < len(mine) and j < len(others):
+        x, y = mine[i], others[j]
+        if (x.start < y.end and y.start < x.end) or x.start == x.end == y.start == y.end:
+            return None
+        if (x.end, x.start) <= (y.end, y.start):
+            i += 1
+        else:
+            j += 1
     out: list[textdiff.Edit] = []
+    i = shift = 0
     for y in others:
         # Where y's base range sits in ours: after every change of ours that ends before it (an insertion
         # of ours where y's deletion starts comes first).
-        shift = sum(len(x.insert) - (x.end - x.start) for x in mine if x.end <= y.start)
+        while i < len(mine) and mine[i].end <= y.start:
+            shift += len(mine[i].insert) - (mine[i].end - mine[i].start)
+            i += 1
         out.append(textdiff.Edit(y.start + shift, y.end + shift, y.insert))
     return out
 

@@ -62,7 +62,9 @@ class Base:
 
     revid: int | None
     text: str
-    state: bytes  # full CRDT state whose text is ``text``: a fork of it replays edits onto the base
+    # A CRDT state the live document grew from (a fork of it merges back without duplicates); its text is
+    # ``text``, plus the session's own changes when an outside merge kept some (merge.merge_outside).
+    state: bytes
     timestamp: str | None = None
 
 
