@@ -376,10 +376,11 @@ class CommitManager:
         self._announce(room.title, "saved", message, revid=saved.revid, coauthors=authors)
 
     async def merge_outside(self, room: PageRoom, latest: Revision) -> None:
-        """Three-way merge of an outside revision: base -> latest replayed onto a fork of the base."""
+        """Three-way merge of an outside revision into the live text (``merge.merge_outside``): what both
+        sides changed alike is applied once (the revision may already hold the session's unsaved text)."""
         if latest.revid == room.base.revid:
             return
-        merge.merge_revision(self.registry, room, room.base.state, room.base.text, latest)
+        merge.merge_outside(self.registry, room, latest)
         self.page(room.title).outside_merges += 1
         self.observer.outside_merged(room.title, latest.revid, latest.user)
         log.info("merged outside revision %d of %r by %s", latest.revid, room.title, latest.user)

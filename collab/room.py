@@ -62,7 +62,9 @@ class Base:
 
     revid: int | None
     text: str
-    state: bytes  # full CRDT state whose text is ``text``: a fork of it replays edits onto the base
+    # A CRDT state the live document grew from (a fork of it merges back without duplicates); its text is
+    # ``text``, plus the session's own changes when an outside merge kept some (merge.merge_outside).
+    state: bytes
     timestamp: str | None = None
 
 
@@ -218,7 +220,11 @@ class PageRoom:
     def replace_text(self, new_text: str, origin: Origin) -> bool:
         """Turn the text into ``new_text`` with minimal edits. Returns whether anything changed."""
         old = self.current_text()
-        edits = textdiff.diff(old, new_text)
+        return self.edit_text(old, textdiff.diff(old, new_text), origin)
+
+    def edit_text(self, old: str, edits: list[textdiff.Edit], origin: Origin) -> bool:
+        """Apply ``edits`` computed against ``old``, the current text (e.g. by a merge that knows them).
+        Returns whether anything changed."""
         if not edits:
             return False
         self._origin = origin

@@ -99,9 +99,15 @@ def apply_edits(text: Text, old: str, edits: list[Edit]) -> None:
 
     Must run inside the caller's transaction. Edits are applied from the end so earlier offsets hold.
     """
-    for edit in sorted(edits, key=lambda e: e.start, reverse=True):
-        start = len(old[: edit.start].encode("utf-8"))
-        end = start + len(old[edit.start : edit.end].encode("utf-8"))
+    ordered = sorted(edits, key=lambda e: e.start)
+    spans: list[tuple[int, int]] = []  # UTF-8 offsets, counted in one pass (not from 0 for each edit)
+    at = offset = 0
+    for edit in ordered:
+        offset += len(old[at : edit.start].encode("utf-8"))
+        end = offset + len(old[edit.start : edit.end].encode("utf-8"))
+        spans.append((offset, end))
+        at, offset = edit.end, end
+    for edit, (start, end) in zip(reversed(ordered), reversed(spans), strict=True):
         if end > start:
             del text[start:end]
         if edit.insert:

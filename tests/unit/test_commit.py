@@ -17,7 +17,7 @@ from collab.commit import REFUSED_PAUSE_S, RETRY_MAX_S, CommitManager
 from collab.errors import SaveRefused, WikiError, WikiUnavailable
 from collab.events import Observer
 from collab.registry import Registry
-from collab.room import PageRoom
+from collab.room import ClientOrigin, PageRoom
 from collab.store import SQLiteStore
 from collab.tasks import TaskSet
 from tests.support.fakewiki import FakeClock, FakeWiki
@@ -274,3 +274,40 @@ async def test_a_read_back_that_fails_keeps_the_text_and_reports_it(world: World
     with pytest.raises(WikiError):
         await world.commits.save_now(page.room)
     assert page.text == "Intro.\nSaved." and world.statuses.states()[-1] == "error"
+
+
+async def test_an_outside_revision_holding_the_unsaved_text_plus_a_line_saves_each_piece_once(world: World):
+    # Alice left collaborative mode: her textarea held Bob's unsaved text; she added a line and saved.
+    page = await world.open("Leave", "Intro.\n")
+    page.type("Bob", "Bob's first words.\n")
+    revision = world.wiki.edit("Leave", page.text + "Alice's line.\n", user="Alice")
+    await world.commits.check_outside(page.room, revision.revid)
+    assert page.text == "Intro.\nBob's first words.\nAlice's line.\n"
+    page.type("Bob", "Bob keeps typing.\n")
+    await world.advance(IDLE)
+    saved = world.wiki.text("Leave")
+    assert saved == page.text == "Intro.\nBob's first words.\nAlice's line.\nBob keeps typing.\n"
+    assert world.wiki.saves[-1].baserevid == revision.revid
+
+
+async def test_an_outside_revision_made_while_the_session_typed_on_keeps_both_once(world: World):
+    page = await world.open("Later", "Intro.\n")
+    page.type("Bob", "Bob's words")
+    copied = page.text  # what Alice's textarea got
+    page.type("Bob", ", and more of them.\n")  # typed after she left, before she saved
+    revision = world.wiki.edit("Later", copied + "\nAlice's line.\n", user="Alice")
+    await world.commits.check_outside(page.room, revision.revid)
+    await world.advance(IDLE)
+    saved = world.wiki.text("Later")
+    assert saved is not None and saved == page.text
+    for piece in ("Intro.", "Bob's words", ", and more of them", "Alice's line"):
+        assert saved.count(piece) == 1, (piece, saved)
+    assert saved.startswith("Intro.\nBob's words, and more of them")
+
+
+async def test_an_outside_revision_deleting_what_the_session_deleted_deletes_once(world: World):
+    page = await world.open("Delete", "one\ntwo\nthree\nfour\n")
+    page.room.replace_text("one\nthree\nfour\n", ClientOrigin("sid-Bob", "Bob"))  # Bob deletes "two"
+    revision = world.wiki.edit("Delete", "one\nthree\nfour\nfive\n", user="Alice")  # so did Alice, and more
+    await world.commits.check_outside(page.room, revision.revid)
+    assert page.text == "one\nthree\nfour\nfive\n"
