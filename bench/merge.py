@@ -11,7 +11,7 @@ Pages: the shipped United Kingdom article (328 KB) and a 1 MB page made of the s
 * scattered: 50 edits on each side, all over the page;
 * rewrite: the revision rewrites a fifth of the page in the middle.
 
-Columns: ``collab.merge.three_way`` (diff-match-patch, both alignments), the same merge on difflib's
+Columns: ``collab.diff3.three_way`` (diff-match-patch, both alignments), the same merge on difflib's
 SequenceMatcher, merge3's line merge (difflib), and the whole ``merge_outside`` (merge, minimal diff into
 the CRDT, new base). merge3 is only measured when installed (`pip install merge3`; GPL, not a dependency).
 """
@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from collab import merge
+from collab import diff3, merge
 from collab.room import Base, PageRoom, seed_update
 from collab.wiki import Revision
 
@@ -78,12 +78,12 @@ def _difflib_diff(a: str, b: str, budget: object) -> list[tuple[str, int]]:
 
 @contextmanager
 def _on_difflib() -> Iterator[None]:
-    original = merge._diff
-    merge._diff = _difflib_diff  # type: ignore[assignment]
+    original = diff3._diff
+    diff3._diff = _difflib_diff  # type: ignore[assignment]
     try:
         yield
     finally:
-        merge._diff = original
+        diff3._diff = original
 
 
 def _best_ms(run: Callable[[], object], reps: int = 3) -> float:
@@ -142,9 +142,9 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for label, text in texts.items():
         for name, (base, ours, theirs) in cases(text).items():
-            dmp_ms = _best_ms(lambda b=base, o=ours, t=theirs: merge.three_way(b, o, t))
+            dmp_ms = _best_ms(lambda b=base, o=ours, t=theirs: diff3.three_way(b, o, t))
             with _on_difflib():
-                difflib_ms = _best_ms(lambda b=base, o=ours, t=theirs: merge.three_way(b, o, t), reps=1)
+                difflib_ms = _best_ms(lambda b=base, o=ours, t=theirs: diff3.three_way(b, o, t), reps=1)
             m3 = f"{_best_ms(lambda b=base, o=ours, t=theirs: _merge3(b, o, t), reps=1):.0f} ms" if have_merge3 else "-"
             run = _merge_outside(base, ours, theirs)
             whole = min(float(run()) for _ in range(3)) * 1000  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pycrdt import Doc, Text
 
-from collab import merge
+from collab import diff3, merge
 from collab.room import Base, ClientOrigin, PageRoom, WikiOrigin, fork, seed_update
 from collab.wiki import Revision
 from tests.support.ydoc import apply_typed
@@ -46,32 +46,32 @@ def test_a_merged_revision_is_credited_to_its_wiki_author_not_to_an_editor():
     assert room.current_text() == "new text" and list(room.contributions.authors) == []
 
 
-# ---- outside revisions: the textual three-way merge (merge.three_way, merge.merge_outside) -------------
+# ---- outside revisions: the textual three-way merge (diff3.three_way, merge.merge_outside) -------------
 
 
 def test_the_same_insertion_on_both_sides_is_inserted_once():
     base = "alpha\nbeta\n"
     both = "alpha\nBob's line.\nbeta\n"
-    assert merge.three_way(base, both, both) == both
-    assert merge.three_way(base, "alpha\nBob's line.\nbeta\ngamma\n", both) == "alpha\nBob's line.\nbeta\ngamma\n"
+    assert diff3.three_way(base, both, both) == both
+    assert diff3.three_way(base, "alpha\nBob's line.\nbeta\ngamma\n", both) == "alpha\nBob's line.\nbeta\ngamma\n"
 
 
 def test_the_same_deletion_on_both_sides_deletes_once():
     base = "one two three four five\n"
-    assert merge.three_way(base, "one four five\n", "one four five\n") == "one four five\n"
-    assert merge.three_way(base, "one four five\n", "one four five six\n") == "one four five six\n"
+    assert diff3.three_way(base, "one four five\n", "one four five\n") == "one four five\n"
+    assert diff3.three_way(base, "one four five\n", "one four five six\n") == "one four five six\n"
     lines = "a\nb\nc\nd\n"
-    assert merge.three_way(lines, "a\nd\n", "a\nd\ne\n") == "a\nd\ne\n"
+    assert diff3.three_way(lines, "a\nd\n", "a\nd\ne\n") == "a\nd\ne\n"
 
 
 def test_a_revision_holding_all_unsaved_text_plus_a_line_merges_to_the_live_text_plus_that_line():
     base = "Intro.\n\nSection text.\n"
     live = "Intro. Bob's words.\n\nSection text. More of Bob's.\n"
     revision = "Intro. Bob's words.\nAlice's line.\n\nSection text. More of Bob's.\n"
-    assert merge.three_way(base, live, revision) == revision
+    assert diff3.three_way(base, live, revision) == revision
     # Bob kept typing after Alice copied the live text: his later words and her line, each once.
     later = "Intro. Bob's words, and later ones.\n\nSection text. More of Bob's.\n"
-    assert merge.three_way(base, later, revision) == (
+    assert diff3.three_way(base, later, revision) == (
         "Intro. Bob's words, and later ones.\nAlice's line.\n\nSection text. More of Bob's.\n"
     )
 
@@ -80,14 +80,14 @@ def test_an_insertion_both_sides_hold_is_not_inserted_twice_when_diffs_would_pla
     # A direct base->revision diff puts the revision's "cat " one word away from the live text's: diff3 on
     # those two diffs would insert it twice ("cat cat cat").
     base, live, revision = "and cat mat the", "and cat cat mat the", "an\nX\nd cat cat mat the"
-    assert merge.three_way(base, live, revision) == revision
+    assert diff3.three_way(base, live, revision) == revision
 
 
 def test_edits_that_overlap_partly_keep_both_without_duplicating_their_common_part():
     base = "The quick brown fox jumps.\n"
     live = "The quick red fox jumps high.\n"  # brown -> red, + high
     revision = "The quick red fox leaps.\n"  # brown -> red (the same), jumps -> leaps
-    merged = merge.three_way(base, live, revision)
+    merged = diff3.three_way(base, live, revision)
     assert merged.count("red") == 1 and "brown" not in merged
     assert "leaps" in merged and "high" in merged and merged.startswith("The quick red fox ")
 
@@ -102,23 +102,23 @@ def test_edits_of_different_places_both_apply():
         .replace("line 8\n", "")
         .replace("line 19\n", "line nineteen\n")
     )
-    assert merge.three_way(base, live, revision) == expected
+    assert diff3.three_way(base, live, revision) == expected
 
 
 def test_changes_next_to_each_other_in_one_word_both_apply():
     # Nothing unchanged between them (diff3 would call it a conflict), but they touch different characters.
     base = "The quick brown fox.\n"
-    assert merge.three_way(base, "The quick very brown fox.\n", "The quick red fox.\n") == "The quick very red fox.\n"
-    assert merge.three_way("abc", "aYc", "abXc") == "aYXc"
+    assert diff3.three_way(base, "The quick very brown fox.\n", "The quick red fox.\n") == "The quick very red fox.\n"
+    assert diff3.three_way("abc", "aYc", "abXc") == "aYXc"
 
 
 def test_a_conflict_in_one_line_keeps_both_sides_changes():
     base = "The cat sat on the mat.\n"
     live = "The black cat sat on the mat.\n"
     revision = "The cat sat on the red mat.\n"
-    assert merge.three_way(base, live, revision) == "The black cat sat on the red mat.\n"
+    assert diff3.three_way(base, live, revision) == "The black cat sat on the red mat.\n"
     # Both rewrote the same word: both versions stay (the live one first), nothing is lost.
-    assert merge.three_way("It is red.\n", "It is blue.\n", "It is green.\n") in (
+    assert diff3.three_way("It is red.\n", "It is blue.\n", "It is green.\n") in (
         "It is bluegreen.\n",
         "It is blue green.\n",
     )
@@ -177,19 +177,19 @@ texts = st.text(alphabet=st.sampled_from("ab \n😀é"), max_size=40)
 @settings(max_examples=300, deadline=None)
 @given(base=texts, live=texts)
 def test_a_revision_equal_to_the_live_text_changes_nothing(base: str, live: str):
-    assert merge.three_way_edits(base, live, live) == []
+    assert diff3.three_way_edits(base, live, live) == []
 
 
 @settings(max_examples=300, deadline=None)
 @given(base=texts, revision=texts)
 def test_without_unsaved_changes_the_merge_is_the_revision(base: str, revision: str):
-    assert merge.three_way(base, base, revision) == revision
+    assert diff3.three_way(base, base, revision) == revision
 
 
 @settings(max_examples=300, deadline=None)
 @given(base=texts, live=texts, revision=texts)
 def test_a_merge_keeps_every_character_both_sides_added(base: str, live: str, revision: str):
-    merged = merge.three_way(base, live, revision)
+    merged = diff3.three_way(base, live, revision)
     for side in (live, revision):
         # What a side has beyond the base is, as a subsequence, in the merge (nothing typed is dropped).
         assert all(c in merged for c in set(side) - set(base))
