@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_STRIKES = 25
+# A browser announces one awareness client id per page (its Y.Doc's); a few more allow for a new Y.Doc.
+MAX_CLAIMED_BY_AWARENESS = 4
 
 
 async def receive(sessions: Sessions, sid: str, title: Any, msg: Any) -> None:
@@ -105,10 +107,12 @@ async def _handle(sessions: Sessions, conn: Connection, joined: Joined, room: Pa
         room.apply_client_update(message.payload, info, origin)
     elif kind == "awareness":
         entries = p.check_awareness(message.payload)
-        room.awareness_ids.setdefault(conn.sid, set()).update(e.client_id for e in entries)
-        for entry in entries:
-            if entry.state is not None:
-                room.claim(entry.client_id, conn.user)  # before anyone else sees the id
+        announced = room.awareness_ids.setdefault(conn.sid, set())
+        announced.update(e.client_id for e in entries)
+        if len(announced) <= MAX_CLAIMED_BY_AWARENESS:  # (claims outlive the connection: bounded)
+            for entry in entries:
+                if entry.state is not None:
+                    room.claim(entry.client_id, conn.user)  # before anyone else sees the id
         room.awareness.apply_awareness_update(message.payload, conn.sid)
         sessions.relay.broadcast(room.title, p.awareness_message(message.payload), skip_sid=conn.sid)
     elif kind == "query":

@@ -188,6 +188,9 @@ async def test_a_client_id_announced_in_awareness_cannot_be_written_with_by_anyo
     assert node.room().current_text() == "hello" and node.wire.statuses("m")[-1]["code"] == "badmessage"
     await node.update("a", typed_as(node, 44, " Alice's first word"))
     assert node.room().current_text() == "hello Alice's first word"
+    many = b"".join(p.write_varuint(n) + p.write_varuint(1) + p.write_varuint(2) + b"{}" for n in range(100, 110))
+    await node.send("m", p.awareness_message(p.write_varuint(10) + many))  # ids for later, in bulk
+    assert set(node.room().typists) == {44}  # nothing claimed: what one connection can claim is bounded
 
 
 async def test_an_update_listing_a_client_twice_is_refused_and_asked_for_again(node: Node):
