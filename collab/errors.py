@@ -33,6 +33,11 @@ class ProtocolError(CollabError):
     code = "badmessage"
 
 
+class DuplicateClient(ProtocolError):
+    """An update lists the same Yjs client twice (no Yjs or Yrs encoder does): refused, and the client is
+    asked for its changes again."""
+
+
 class NotAuthorized(CollabError):
     """The wiki does not let this user do this (edit a protected page, join while blocked...)."""
 

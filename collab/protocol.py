@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
-from .errors import ProtocolError
+from .errors import DuplicateClient, ProtocolError
 
 EVENT_JOIN: Final = "join"
 EVENT_LEAVE: Final = "leave"
@@ -95,7 +95,8 @@ class Reader:
 class UpdateInfo(NamedTuple):
     """What a validated update touches.
 
-    ``starts``/``ends``: per client, the first clock of its structs and the clock after its last one.
+    ``starts``/``ends``: per client (each listed once: see :class:`DuplicateClient`), the first clock of its
+    structs and the clock after its last one.
     ``refs``: the (client, clock) of every item its structs are placed next to that is not in the update
     itself: all must already be in the document, or Yrs would hold the structs pending where Yjs does too.
     """
@@ -144,6 +145,7 @@ def check_update(update: bytes) -> UpdateInfo:
     objects per struct. Counts are checked against the bytes left before anything loops on them.
 
     Raises:
+        DuplicateClient: a client is listed twice.
         ProtocolError: malformed, truncated, implausible, or not plain text.
     """
     try:
@@ -169,8 +171,12 @@ def _walk_update(buf: bytes) -> UpdateInfo:
         clock, pos = _varuint(buf, pos)
         if not n_structs:
             continue
-        if clock < starts.get(client, clock + 1):
-            starts[client] = clock
+        if client in starts:
+            # Yjs and Yrs write each client once. Listed twice, with a gap between the two runs, the
+            # client's start and end would span a hole that Yrs holds pending: the room's cached clocks
+            # would run ahead of its real state and let later updates skip the gap check (room.lacks).
+            raise DuplicateClient(f"the update lists Yjs client {client} twice")
+        starts[client] = clock
         for _ in range(n_structs):
             info = buf[pos]
             pos += 1
@@ -208,8 +214,7 @@ def _walk_update(buf: bytes) -> UpdateInfo:
                 clock += length
             else:
                 raise ProtocolError(f"content kind {kind} is not plain text")
-        if clock > ends.get(client, -1):
-            ends[client] = clock
+        ends[client] = clock
     has_deletes = False
     n_ds, pos = _varuint(buf, pos)
     if n_ds * 2 > size - pos:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,8 +127,9 @@ class PageRoom:
         self.awareness = Awareness(self.doc)
         self.awareness.set_local_state(None)
         self.contributions = Contributions()
-        # Yjs client id -> the user whose connection first sent structs of it: who typed each character,
-        # asked only at save time (whose ``~~~~`` is it) instead of tracking positions on every change.
+        # Yjs client id -> the user it belongs to on this page: the user whose connection first wrote with
+        # it or announced it in its awareness (see claim). Who typed each character, asked only at save time
+        # (whose ``~~~~`` is it) instead of tracking positions on every change; and who may write with it.
         self.typists: dict[int, str] = {}
         self.listeners: list[UpdateListener] = []
         self.awareness_ids: dict[str, set[int]] = {}  # sid -> awareness client ids it announced
@@ -136,6 +137,7 @@ class PageRoom:
         self._clocks: dict[int, int] | None = None  # the state vector, parsed (known_clock)
         self._size_bound: int | None = None  # >= the text's UTF-8 size (size_bound)
         self.doc.apply_update(state if state is not None else base.state)
+        self.server_client: int = self.doc.client_id  # this room's own edits (signatures): no editor's
         # Subscribe only after loading, in the same synchronous block (no event can slip in between).
         # One transaction observer and no Y.Text observer: building a TextEvent's delta cost more than
         # applying the update itself (bench/, docs/performance.md).
@@ -188,6 +190,32 @@ class PageRoom:
             clock >= known(client) for client, clock in info.refs.items()
         )
 
+    def foreign_client(self, info: UpdateInfo, user: str) -> int | None:
+        """A Yjs client id that a validated update writes new structs with but that is not ``user``'s: it
+        belongs to another user on this page, or to the room's own edits. None when every client it writes
+        with is the user's or nobody's yet.
+
+        A browser keeps its Y.Doc (and client id) across reconnects, so an id belongs to a *user*, not to one
+        connection. Structs the room already holds do not count: a step 2 may carry other editors' items
+        the client received meanwhile. An id seen before a restart or reload (ownership is not logged) is
+        nobody's until its first writer claims it again (docs/protocol.md, *Yjs client ids*).
+        """
+        typists = self.typists
+        for client, end in info.ends.items():
+            owner = typists.get(client)
+            if owner == user:
+                continue  # the common case: one dict lookup per update
+            if end > self.known_clock(client) and (owner is not None or client == self.server_client):
+                return client
+        return None
+
+    def claim(self, client: int, user: str) -> None:
+        """``client`` belongs to ``user`` from now on unless it already belongs to someone (an editor's
+        awareness announces its Y.Doc's client id before it types: claimed then, nobody who only saw it
+        relayed can write with it first)."""
+        if client != self.server_client:
+            self.typists.setdefault(client, user)
+
     # ---- changing ------------------------------------------------------------------------------
     def apply_update(self, update: bytes, origin: Origin, clients: Iterable[int] = ()) -> None:
         """Apply a (validated) CRDT update; listeners see the resulting change, if any.
@@ -205,10 +233,15 @@ class PageRoom:
             self._origin = None
 
     def apply_client_update(self, update: bytes, info: UpdateInfo, origin: ClientOrigin) -> None:
-        """Apply an editor's update that :meth:`lacks` nothing: all of it is integrated, so the cached
-        state vector moves to its ends without parsing the document's state vector again."""
+        """Apply an editor's update that :meth:`lacks` nothing and writes with no :meth:`foreign_client`:
+        all of it is integrated, so the cached state vector moves to its ends without parsing the
+        document's state vector again. The client ids it writes new structs with become the user's."""
+        typists = self.typists
+        for client, end in info.ends.items():
+            if client not in typists and end > self.known_clock(client):
+                typists[client] = origin.user
         clocks, bound = self._clocks, self._size_bound
-        self.apply_update(update, origin, info.starts)
+        self.apply_update(update, origin)
         if clocks is not None:
             for client, end in info.ends.items():
                 if end > clocks.get(client, 0):
@@ -234,6 +267,24 @@ class PageRoom:
         finally:
             self._origin = None
         return True
+
+    def splice(self, edits: Sequence[tuple[int, int, str]], origin: Origin) -> None:
+        """Replace each ``(start, end)`` UTF-8 byte range of the current text by its string, in one
+        transaction: only those characters change, everything else (and everyone's typing) stays.
+        ``edits`` are ascending and do not overlap; the caller read their positions from the current text
+        with nothing awaited since."""
+        if not edits:
+            return
+        self._origin = origin
+        try:
+            with self.doc.transaction(origin=_TAG):
+                for start, end, insert in reversed(edits):  # from the end: earlier positions stay valid
+                    if end > start:
+                        del self.text[start:end]
+                    if insert:
+                        self.text.insert(start, insert)
+        finally:
+            self._origin = None
 
     def merge_fork(self, fork_doc: Doc[Any], origin: Origin) -> None:
         """Merge everything a forked document has that this one lacks."""

@@ -1,9 +1,12 @@
 """What each y-protocol message of a connection does on the page it joined.
 
 Sync step 1 is answered with what the client lacks; an update (or step 2) is validated completely
-(``protocol.check_update``), dropped for a read-only editor, refused with a resync request when it starts
-after a gap or sits next to an item the server lacks, checked against the page size limit, then applied
-with the connection's typed origin; awareness is relayed; a query is answered with every awareness state.
+(``protocol.check_update``; one that lists a client twice is refused and asked for again), dropped for a
+read-only editor, refused when it writes with a Yjs client id that belongs to another editor of the page
+(``room.foreign_client``), refused with a resync request when it starts after a gap or sits next to an item
+the server lacks, checked against the page size limit, then applied with the connection's typed origin;
+awareness is relayed (the client ids it announces become the user's); a query is answered with every
+awareness state.
 Rate limits and bad input cost the connection: a throttled run is asked for again, strikes and floods end
 in a disconnect (``limits.py`` decides, this applies).
 """
@@ -15,7 +18,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from . import protocol as p
-from .errors import ProtocolError
+from .errors import DuplicateClient, ProtocolError
 from .room import ClientOrigin, PageRoom, text_bytes_after
 
 if TYPE_CHECKING:
@@ -24,6 +27,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_STRIKES = 25
+# A browser announces one awareness client id per page (its Y.Doc's); a few more allow for a new Y.Doc.
+MAX_CLAIMED_BY_AWARENESS = 4
 
 
 async def receive(sessions: Sessions, sid: str, title: Any, msg: Any) -> None:
@@ -74,12 +79,23 @@ async def _handle(sessions: Sessions, conn: Connection, joined: Joined, room: Pa
         await sessions.registry.store.durable()  # the answer may hold updates still being logged (cluster)
         await sessions.send_y(conn.sid, room.title, p.sync_step2(room.update_since(message.payload)))
     elif kind in ("step2", "update"):
-        info = p.check_update(message.payload)
+        try:
+            info = p.check_update(message.payload)
+        except DuplicateClient:
+            await sessions.send_y(conn.sid, room.title, p.sync_step1(room.state_vector()))  # ask for it again
+            raise
         if joined.readonly:
             if info.has_structs or info.has_deletes:  # (an empty step 2 answers our step 1 on every join)
                 sessions.rejected("readonly_update", room.title, conn.user)
                 await sessions.status(conn.sid, room.title, "readonly", f"your change was not applied: {joined.reason}")
             return
+        if (client := room.foreign_client(info, conn.user)) is not None:
+            # Applied, it would take the owner's next clocks: their later keystrokes would be dropped as
+            # already held, and tildes typed with it would be signed as them.
+            raise ProtocolError(
+                f"your change was not applied: it is written with Yjs client id {client}, which another "
+                "editor uses on this page; reload the page if this persists"
+            )
         if room.lacks(info):
             await sessions.send_y(conn.sid, room.title, p.sync_step1(room.state_vector()))  # ask for the history
             raise ProtocolError("update depends on changes the server has not seen; resyncing")
@@ -91,7 +107,12 @@ async def _handle(sessions: Sessions, conn: Connection, joined: Joined, room: Pa
         room.apply_client_update(message.payload, info, origin)
     elif kind == "awareness":
         entries = p.check_awareness(message.payload)
-        room.awareness_ids.setdefault(conn.sid, set()).update(e.client_id for e in entries)
+        announced = room.awareness_ids.setdefault(conn.sid, set())
+        announced.update(e.client_id for e in entries)
+        if len(announced) <= MAX_CLAIMED_BY_AWARENESS:  # (claims outlive the connection: bounded)
+            for entry in entries:
+                if entry.state is not None:
+                    room.claim(entry.client_id, conn.user)  # before anyone else sees the id
         room.awareness.apply_awareness_update(message.payload, conn.sid)
         sessions.relay.broadcast(room.title, p.awareness_message(message.payload), skip_sid=conn.sid)
     elif kind == "query":

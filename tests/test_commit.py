@@ -191,6 +191,50 @@ async def test_four_tildes_typed_by_bob_become_bobs_signature(
         await b.close()
 
 
+async def test_signatures_expanded_while_another_editor_types_lose_none_of_his_keystrokes(
+    collab_server: ServerFactory, admin: WikiUser, alice: WikiUser, bob: WikiUser
+):
+    """Each save asks the wiki for Alice's signature (her session's pre-save transform: a round trip) while
+    Bob types a token every ~30 ms: what he typed meanwhile stays, once, in order."""
+    title = "Talk:Signatures while typing"
+    admin.edit(title, "Bob:\nAlice:")
+    server = collab_server(commit_idle_s=1, commit_max_s=2, poll_s=1)  # ~5 saves while Bob types
+    a, pa = await joined(server, alice, title)
+    b, pb = await joined(server, bob, title)
+    tokens = [f"b{i:03d}" for i in range(330)]
+    signed = 0
+    try:
+
+        async def bob_types() -> None:
+            for token in tokens:
+                b.edit(title, str(pb).index("\n"), " " + token)  # at the end of his line
+                await asyncio.sleep(0.03)  # (pacing the typist, not waiting for anything)
+
+        typing = asyncio.create_task(bob_types())
+        while not typing.done():
+            a.append(title, f"\n: Point {signed}. ~~~~")
+            signed += 1
+            await asyncio.wait([typing], timeout=1.3)
+        await typing
+        await a.wait_until(lambda: tokens[-1] in str(pa), what="Bob's last token at Alice")
+        ack = await a.save(title)
+        assert ack["ok"]
+        final = admin.read(title)[0]
+        await a.wait_until(lambda: str(pa) == final, what="the read-back")
+        await b.wait_until(lambda: str(pb) == final, what="the read-back at Bob")
+        saves = [s for s in pa.statuses if s["state"] == "saved"]
+        assert len(saves) >= 2  # the expansions raced Bob's typing more than once
+        for text in (str(pa), final):
+            assert [text.count(token) for token in tokens] == [1] * len(tokens)
+            at = [text.index(token) for token in tokens]
+            assert at == sorted(at) and text.index("\nAlice:") > at[-1]  # in order, on his line
+            assert "~~~" not in text and text.count("[[User:Alice|Alice]]") == signed
+            assert "SyncBot" not in text and "User:Bob" not in text
+    finally:
+        await a.close()
+        await b.close()
+
+
 async def test_wiki_normalisation_converges_and_causes_no_spurious_second_save(
     collab_server: ServerFactory, admin: WikiUser, alice: WikiUser
 ):

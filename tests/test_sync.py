@@ -7,7 +7,9 @@ import random
 from typing import Any
 
 import pytest
+from pycrdt import Assoc, Doc, Text
 
+from collab import protocol as p
 from tests.clients import JoinRefused, NodeClient, PyClient
 from tests.plugins.server import ServerFactory
 from tests.wikiclient import WikiUser
@@ -230,3 +232,87 @@ async def test_the_stock_python_socketio_transport_serves_the_same_protocol(coll
         await b.close()
         await py.close()
     assert "python-socketio as shipped (--transport stock)" in server.log_path.read_text()
+
+
+def forged(page: Any, client_id: int, words: str) -> bytes:
+    """``words`` appended to what ``page`` holds by a document that took the Yjs client id ``client_id``
+    (at that client's next clock): another editor's id, read off the items they typed."""
+    doc: Doc[Any] = Doc(client_id=client_id)
+    doc.apply_update(page.doc.get_update())
+    sv = doc.get_state()
+    text = doc.get(p.TEXT_NAME, type=Text)
+    text.insert(len(str(text).encode()), words)
+    return p.sync_update(doc.get_update(sv))
+
+
+@pytest.mark.parametrize("victim_runs", ["yjs", "pycrdt"])
+async def test_writing_with_another_editors_client_id_is_refused_and_the_victims_next_keystrokes_reach_everyone(
+    collab_server: ServerFactory, alice: WikiUser, bob: WikiUser, victim_runs: str
+):
+    server = collab_server(commit_idle_s=60, commit_max_s=120)
+    title = f"Forged client id {victim_runs}"
+    node: NodeClient | None = None
+    py_alice: PyClient | None = None
+    b = await PyClient(server.url, cookie=bob.cookie_header()).connect()
+    mallory = await PyClient(server.url).connect()  # anonymous: another user
+    try:
+        pb = await b.join(title)
+        pm = await mallory.join(title)
+        if victim_runs == "yjs":  # a real Yjs client, as in a browser
+            node = await NodeClient().start()
+            await node.call("connect", url=server.url, cookie=alice.cookie_header())
+            await node.call("join", title=title)
+            await node.call("append", title=title, text="Alice: hello.")
+        else:
+            py_alice = await PyClient(server.url, cookie=alice.cookie_header()).connect()
+            pa = await py_alice.join(title)
+            await py_alice.wait_until(lambda: pa.synced, what="initial sync")
+            py_alice.append(title, "Alice: hello.")
+        await mallory.wait_until(lambda: "Alice: hello." in str(pm), what="Alice's text at Mallory")
+        alices_id = pm.text.sticky_index(0, Assoc.AFTER).to_json()["item"]["client"]
+        await mallory.emit_y(title, forged(pm, alices_id, " FORGED"))
+        refusal = await mallory.wait_status(title, "error")
+        assert refusal["code"] == "badmessage" and f"Yjs client id {alices_id}" in refusal["message"]
+        # Alice types on: her keystrokes reach everyone, Mallory's never did
+        if node is not None:
+            await node.call("append", title=title, text=" Still me.")
+            await node.wait_text(title, lambda t: t == "Alice: hello. Still me.")
+        else:
+            assert py_alice is not None
+            py_alice.append(title, " Still me.")
+        await b.wait_until(lambda: str(pb) == "Alice: hello. Still me.", what="Alice's next keystrokes at Bob")
+        await mallory.wait_until(lambda: str(pm) == "Alice: hello. Still me.", what="Alice's next keystrokes")
+    finally:
+        for client in (b, mallory, py_alice):
+            if client is not None:
+                await client.close()
+        if node is not None:
+            await node.close()
+
+
+async def test_an_update_listing_a_client_twice_is_refused(collab_server: ServerFactory, bob: WikiUser):
+    server = collab_server(commit_idle_s=60, commit_max_s=120)
+    title = "Client listed twice"
+    b = await PyClient(server.url, cookie=bob.cookie_header()).connect()
+    mallory = await PyClient(server.url).connect()
+    try:
+        pb = await b.join(title)
+        pm = await mallory.join(title)
+        await mallory.wait_until(lambda: pm.synced, what="initial sync")
+        doc: Doc[Any] = Doc(client_id=4242)
+        text = doc.get(p.TEXT_NAME, type=Text)
+        text.insert(0, "one ")
+        first = doc.get_update()
+        text.insert(4, "two ")
+        sv = doc.get_state()
+        text.insert(8, "three ")
+        third = doc.get_update(sv)  # after a gap: "two " is not in it
+        await mallory.emit_y(title, p.sync_update(p.write_varuint(2) + first[1:-1] + third[1:-1] + b"\x00"))
+        refusal = await mallory.wait_status(title, "error")
+        assert refusal["code"] == "badmessage" and "lists Yjs client 4242 twice" in refusal["message"]
+        mallory.append(title, "fine")  # after the refused update, in order: nothing of it came before
+        await b.wait_until(lambda: "fine" in str(pb), what="Mallory's next change")
+        assert str(pb) == "fine"
+    finally:
+        await b.close()
+        await mallory.close()

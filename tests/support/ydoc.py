@@ -17,7 +17,8 @@ def typed(room: PageRoom, text: str, at: int | None = None) -> bytes:
     ytext = doc.get("wikitext", type=Text)
     doc.apply_update(room.full_state())
     sv = doc.get_state()
-    ytext.insert(len(str(ytext)) if at is None else at, text)
+    current = str(ytext)
+    ytext.insert(len((current if at is None else current[:at]).encode()), text)  # pycrdt counts UTF-8 bytes
     return doc.get_update(sv)
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pycrdt import Array, Doc, Map, Text
 
 from collab import protocol as p
-from collab.errors import ProtocolError
+from collab.errors import DuplicateClient, ProtocolError
 from collab.room import Base, ClientOrigin, PageRoom, seed_update
 
 
@@ -196,3 +196,24 @@ def test_the_walker_names_the_items_an_update_is_placed_next_to():
     info = p.check_update(editor.get_update(sv))
     # placed between "c" (clock 2) and "d" (clock 3) of client 1; its own structs are not external refs
     assert info.starts == {2: 0} and info.ends == {2: 1} and info.refs == {1: 3}
+
+
+def test_an_update_that_lists_a_client_twice_is_refused():
+    """Listed twice around a gap, its start and end would span clocks Yrs holds pending: the room's cached
+    clocks would run ahead of what it holds and let a later update past the gap check."""
+    doc: Doc[Any] = Doc(client_id=77)
+    text = doc.get("wikitext", type=Text)
+    text.insert(0, "ab")
+    first = doc.get_update()
+    sv = doc.get_state()
+    text.insert(2, "cd")
+    sv2 = doc.get_state()
+    text.insert(4, "ef")
+    third = doc.get_update(sv2)  # "ef" after a gap ("cd")
+    assert p.check_update(doc.get_update(sv)).starts == {77: 2}
+    # one client section each: a varuint count of 1 first, an empty delete set last
+    assert first[0] == third[0] == 1 and first[-1] == third[-1] == 0
+    twice = p.write_varuint(2) + first[1:-1] + third[1:-1] + b"\x00"
+    with pytest.raises(DuplicateClient, match="lists Yjs client 77 twice"):
+        p.check_update(twice)
+    assert isinstance(DuplicateClient("x"), ProtocolError)  # a strike (badmessage) like any bad message

@@ -75,3 +75,77 @@ def test_an_editors_awareness_is_forgotten_when_it_leaves():
     removal = page.forget_connection("s1")
     assert removal is not None and p.check_awareness(removal)[0].state is None
     assert page.awareness_snapshot() is None and page.forget_connection("s1") is None
+
+
+class Editor:
+    """A Yjs client with its own client id, kept in step with the room."""
+
+    def __init__(self, room: PageRoom, client_id: int) -> None:
+        self.room = room
+        self.doc: Doc[Any] = Doc(client_id=client_id)
+        self.text = self.doc.get("wikitext", type=Text)
+        self.doc.apply_update(room.full_state())
+
+    def types(self, words: str) -> tuple[bytes, p.UpdateInfo]:
+        """The update of ``words`` typed at the end, and what it touches."""
+        self.doc.apply_update(self.room.full_state())  # (everything the room holds, as the relay brings it)
+        sv = self.doc.get_state()
+        self.text.insert(len(str(self.text).encode()), words)
+        update = self.doc.get_update(sv)
+        return update, p.check_update(update)
+
+
+def test_a_client_id_belongs_to_the_user_who_first_wrote_with_it_also_on_another_connection():
+    room = PageRoom("T", Base(1, "abc", seed_update("T", 1, "abc")))
+    alice = Editor(room, 11)
+    update, info = alice.types("d")
+    assert room.foreign_client(info, "Alice") is None  # nobody's yet
+    room.apply_client_update(update, info, ClientOrigin("s1", "Alice"))
+    assert room.typists == {11: "Alice"}
+    update, info = Editor(room, 11).types("!")  # someone else's document that took Alice's id
+    assert room.foreign_client(info, "Mallory") == 11
+    assert room.foreign_client(info, "Alice") is None  # Alice again, e.g. reconnected (a new connection)
+    room.apply_client_update(update, info, ClientOrigin("s2", "Alice"))
+    assert room.current_text() == "abcd!"
+
+
+def test_structs_the_room_holds_already_are_not_writing_with_their_client_id():
+    room = PageRoom("T", Base(1, "abc", seed_update("T", 1, "abc")))
+    alice, bob = Editor(room, 11), Editor(room, 22)
+    room.apply_client_update(*alice.types("d"), ClientOrigin("s1", "Alice"))
+    sv = bob.doc.get_state()  # Bob's step 2 answers a step 1 sent before he received Alice's "d" ...
+    _update, info = bob.types("e")
+    step2 = bob.doc.get_update(sv)  # ... so it carries Alice's "d" too, which the room holds
+    assert set(info.ends) == {22} and set(p.check_update(step2).ends) == {11, 22}
+    assert room.foreign_client(p.check_update(step2), "Bob") is None
+    room.apply_client_update(step2, p.check_update(step2), ClientOrigin("s2", "Bob"))
+    assert room.typists == {11: "Alice", 22: "Bob"}  # forwarding Alice's item did not make it Bob's
+
+
+def test_a_client_id_announced_in_awareness_is_claimed_before_anyone_can_write_with_it():
+    room = PageRoom("T", Base(1, "abc", seed_update("T", 1, "abc")))
+    room.claim(33, "Alice")
+    _update, info = Editor(room, 33).types("x")
+    assert room.foreign_client(info, "Mallory") == 33
+    room.claim(33, "Mallory")  # an announcement does not take an id that belongs to someone
+    assert room.typists == {33: "Alice"}
+
+
+def test_nobody_may_write_with_the_rooms_own_client_id():
+    room = PageRoom("T", Base(1, "abc", seed_update("T", 1, "abc")))
+    _update, info = Editor(room, room.server_client).types("x")
+    assert room.foreign_client(info, "Mallory") == room.server_client
+    room.claim(room.server_client, "Mallory")
+    assert room.typists == {}
+
+
+def test_a_client_id_from_before_a_reload_is_nobodys_until_its_first_writer():
+    room = PageRoom("T", Base(1, "abc", seed_update("T", 1, "abc")))
+    alice = Editor(room, 11)
+    room.apply_client_update(*alice.types("d"), ClientOrigin("s1", "Alice"))
+    reloaded = PageRoom("T", room.base, state=room.full_state())  # the ownership is not in the log
+    alice.room = reloaded
+    update, info = alice.types("e")
+    assert reloaded.foreign_client(info, "Alice") is None
+    reloaded.apply_client_update(update, info, ClientOrigin("s9", "Alice"))
+    assert reloaded.typists == {11: "Alice"} and reloaded.typist_at(3) == "Alice"

@@ -146,6 +146,74 @@ async def test_an_update_after_a_gap_asks_for_the_history_and_counts_a_strike(no
     assert node.room().current_text() == "hello!?"
 
 
+def typed_as(node: Node, client_id: int, words: str) -> bytes:
+    """``words`` typed at the end of the page by a Yjs document with ``client_id`` that holds the room."""
+    doc: Doc[Any] = Doc(client_id=client_id)
+    doc.apply_update(node.room().full_state())
+    sv = doc.get_state()
+    text = doc.get("wikitext", type=Text)
+    text.insert(len(str(text).encode()), words)
+    return doc.get_update(sv)
+
+
+async def test_writing_with_another_editors_client_id_is_refused_and_their_next_keystrokes_get_through(
+    node: Node,
+):
+    await node.join("a", cookie="alice-cookie")
+    await node.join("b", cookie="bob-cookie")
+    await node.join("m")  # Mallory: anonymous, her address is her name
+    await node.update("a", typed_as(node, 11, " from Alice"))
+    relayed_to_bob = len(node.wire.y_messages("b"))
+    await node.update("m", typed_as(node, 11, " forged"))  # Alice's id, at her next clock
+    assert node.room().current_text() == "hello from Alice"
+    status = node.wire.statuses("m")[-1]
+    assert status["code"] == "badmessage" and "Yjs client id 11" in status["message"]
+    assert node.sessions.connections["m"].strikes == 1
+    assert len(node.wire.y_messages("b")) == relayed_to_bob  # nothing of it reached anyone
+    await node.update("a", typed_as(node, 11, " again"))
+    assert node.room().current_text() == "hello from Alice again"
+    assert node.wire.y_messages("b")[-1].kind == "update"
+    await node.join("a2", cookie="alice-cookie")  # Alice's browser reconnected: same document, same id
+    await node.update("a2", typed_as(node, 11, "!"))
+    assert node.room().current_text() == "hello from Alice again!" and node.wire.statuses("a2") == []
+
+
+async def test_a_client_id_announced_in_awareness_cannot_be_written_with_by_anyone_else(node: Node):
+    await node.join("a", cookie="alice-cookie")
+    await node.join("m")
+    state = b'{"user":{"name":"Alice"}}'
+    awareness = p.write_varuint(1) + p.write_varuint(44) + p.write_varuint(1) + p.write_varuint(len(state)) + state
+    await node.send("a", p.awareness_message(awareness))  # Alice has joined, not typed yet
+    await node.update("m", typed_as(node, 44, " forged"))  # Mallory saw the id relayed and writes first
+    assert node.room().current_text() == "hello" and node.wire.statuses("m")[-1]["code"] == "badmessage"
+    await node.update("a", typed_as(node, 44, " Alice's first word"))
+    assert node.room().current_text() == "hello Alice's first word"
+    many = b"".join(p.write_varuint(n) + p.write_varuint(1) + p.write_varuint(2) + b"{}" for n in range(100, 110))
+    await node.send("m", p.awareness_message(p.write_varuint(10) + many))  # ids for later, in bulk
+    assert set(node.room().typists) == {44}  # nothing claimed: what one connection can claim is bounded
+
+
+async def test_an_update_listing_a_client_twice_is_refused_and_asked_for_again(node: Node):
+    await node.join("a", cookie="alice-cookie")
+    doc: Doc[Any] = Doc(client_id=55)
+    doc.apply_update(node.room().full_state())
+    text = doc.get("wikitext", type=Text)
+    sv = doc.get_state()
+    text.insert(5, " one")
+    first = doc.get_update(sv)
+    text.insert(9, " two")
+    sv = doc.get_state()
+    text.insert(13, " three")
+    third = doc.get_update(sv)  # " three" after a gap: " two" is missing
+    twice = p.write_varuint(2) + first[1:-1] + third[1:-1] + b"\x00"
+    await node.update("a", twice)
+    assert node.room().current_text() == "hello"  # nothing of it applied
+    assert node.wire.y_messages("a")[-1].kind == "step1"  # "send me what I lack", encoded properly
+    assert node.wire.statuses("a")[-1]["code"] == "badmessage"
+    await node.update("a", doc.get_update(node.room().state_vector()))  # the client's answer
+    assert node.room().current_text() == "hello one two three"
+
+
 async def test_after_max_strikes_bad_messages_the_connection_is_disconnected(node: Node):
     await node.join("a")
     for _ in range(MAX_STRIKES - 1):
