@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from collab.errors import InvalidTitle, SaveRefused, WikiError, WikiUnavailable
 from collab.mediawiki import named_access
+from collab.mediawiki.errors import bad_answer, query_error, save_error
 
 
 def _query(user: dict[str, Any], page: dict[str, Any]) -> dict[str, Any]:
@@ -48,3 +52,26 @@ def test_a_missing_page_needs_create_rights_and_create_protection_counts():
 def test_an_unknown_user_may_do_nothing():
     access = named_access(_query({"name": "Ghost", "missing": True}, {}), "P")
     assert not access.can_edit and not access.can_read and "no user" in (access.read_reason or "")
+
+
+class _APIError:
+    def __init__(self, code: str, info: str = "details") -> None:
+        self.code, self.info = code, info
+
+
+@pytest.mark.parametrize("code", ["internal_api_error_DBQueryError", "internal_api_error_Whatever", "maxlag"])
+def test_an_internal_error_of_the_wiki_is_unavailability_to_retry_on_reads_and_saves(code: str):
+    assert isinstance(query_error(code, "details"), WikiUnavailable)
+    assert isinstance(save_error(_APIError(code)), WikiUnavailable)
+
+
+def test_other_query_errors_keep_the_apis_code_and_bad_titles_are_invalid_titles():
+    error = query_error("badvalue", "no such thing")
+    assert type(error) is WikiError and error.code == "badvalue"
+    assert isinstance(query_error("invalidtitle", None), InvalidTitle)
+    assert isinstance(save_error(_APIError("protectedpage")), SaveRefused)
+
+
+def test_an_answer_that_is_not_the_apis_is_unavailability_to_retry():
+    error = bad_answer(ValueError("<html>502 Bad Gateway</html>"))
+    assert isinstance(error, WikiUnavailable) and "502" in error.message

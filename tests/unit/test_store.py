@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from collab.lease import SaveIntent
 from collab.room import Base, ClientOrigin, seed_update
 from collab.store import RevisionRecord, SQLiteStore
 
@@ -89,3 +90,29 @@ def test_revisions_read_back_newest_first_and_a_repeat_replaces(store: SQLiteSto
 
 def test_an_open_store_is_writable(store: SQLiteStore):
     assert store.writable()
+
+
+def test_a_save_intent_survives_a_restart_until_dropped_and_makes_its_page_pending(tmp_path: Path):
+    store = SQLiteStore(tmp_path)
+    store.create("Page", BASE)
+    intent = SaveIntent(b"state", "hello world", 3, ["Alice"], "[[User:Alice|Alice]]")
+    store.record_intent("Page", intent)
+    store.close()
+    store = SQLiteStore(tmp_path)
+    try:
+        assert store.read_intent("Page") == intent
+        assert store.pending_titles() == ["Page"]
+        store.record_intent("Page", SaveIntent(b"s2", "newer", 3))  # one per page: the newer replaces it
+        assert store.read_intent("Page") == SaveIntent(b"s2", "newer", 3, [], "")
+        store.drop_intent("Page")
+        assert store.read_intent("Page") is None and store.pending_titles() == []
+    finally:
+        store.close()
+
+
+def test_a_page_with_a_tail_is_pending_even_without_coauthors_until_compacted(store: SQLiteStore):
+    store.create("Open", BASE)
+    store.append("Open", b"an update")
+    assert store.pending_titles() == ["Open"]  # it was open when the process stopped: look at it again
+    store.compact("Open", b"full state")
+    assert store.pending_titles() == []
