@@ -375,7 +375,7 @@ class CommitManager:
         is that save's, which settles it).
 
         Raises:
-            WikiError: the wiki's history cannot be read (the intent stays; the caller retries).
+            WikiUnavailable: the wiki's history cannot be read (the intent stays; the caller retries).
         """
         state = self.page(room.title)
         async with state.settling:
@@ -384,7 +384,11 @@ class CommitManager:
             intent = await self.lease.intent(room.title)
             if intent is None:
                 return
-            saved = await self.find_landed(room.title, intent)
+            try:
+                saved = await self.find_landed(room.title, intent)
+            except WikiError as exc:  # whatever it is, a later look may succeed: retried, never a pause
+                message = f"cannot look for the last save in the wiki's history ({exc.code}: {exc.message})"
+                raise WikiUnavailable(message, code="wikiunavailable") from exc
             if self.registry.rooms.get(room.title) is not room:
                 return  # unloaded meanwhile: the next load settles it
             if saved is not None:

@@ -369,7 +369,7 @@ async def test_an_unmapped_error_on_read_back_is_retried_and_reported_and_causes
     world.wiki.fail_reads = [WikiError("a database query error", code="internal_api_error_DBQueryError")]
     with pytest.raises(WikiUnavailable):
         await world.commits.save_now(page.room)
-    title, state, extra = world.statuses.seen[-1]
+    _title, state, extra = world.statuses.seen[-1]
     assert state == "error" and extra["code"] == "wikiunavailable"
     assert "reading it back failed" in world.commits.describe("Read-back").last_error  # type: ignore[operator]
     revid = world.wiki.pages["Read-back"][-1].revid
