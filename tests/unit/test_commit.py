@@ -435,9 +435,7 @@ async def test_an_author_typing_before_and_during_a_save_is_credited_by_both_sav
     assert all("Alice" in s.summary for s in world.wiki.saves)
 
 
-async def test_text_typed_during_a_save_that_crashed_is_credited_after_the_restart(
-    world: World, restarts: list[World]
-):
+async def test_text_typed_during_a_save_that_crashed_is_credited_after_the_restart(world: World, restarts: list[World]):
     page = await world.open("Crash during")
     page.type("Alice", "Before.")
     gate = asyncio.Event()
