@@ -28,6 +28,7 @@ from .commit import CommitManager
 from .config import STATIC_DIR, Settings
 from .errors import CollabError, WikiError
 from .events import Fanout, Observer
+from .lease import CommitLease, SoleCommitter
 from .limits import Limits
 from .mediawiki import MediaWiki
 from .moves import PageMoves
@@ -56,10 +57,14 @@ class Service:
         if settings.redis:  # cluster mode (docs/scaling.md): log, relay, leases and presence on Redis
             self.cluster = Cluster(settings.redis, port=settings.port, lease_s=settings.commit_lease_s)
             self.store: Store = self.cluster.store
+            lease: CommitLease = self.cluster.lease  # save intents in Redis, recorded with the lease check
         else:
             sqlite = SQLiteStore(settings.data_dir)
             self.store, self.sqlite_path = sqlite, sqlite.path
-        self.wiki = MediaWiki(settings.wiki_api, settings.bot_user, settings.bot_password)
+            lease = SoleCommitter(sqlite)  # save intents in the SQLite log
+        self.wiki = MediaWiki(
+            settings.wiki_api, settings.bot_user, settings.bot_password, tag_check_s=settings.tag_check_s
+        )
         self.registry = Registry(self.store, self.wiki)
         self.limits = Limits.from_settings(settings)
         # The wiki's origin joins in start(), once siteinfo is known.
@@ -107,7 +112,8 @@ class Service:
             commit_max_s=settings.commit_max_s,
             unload_idle_s=settings.unload_idle_s,
             observer=self.observer,
-            lease=self.cluster.lease if self.cluster is not None else None,
+            lease=lease,
+            change_tag=settings.change_tag,
         )
         self.sessions.committer = self.commits  # the one link back: last editor left, explicit saves
         SocketIOServer(self.sio, wire, self.sessions)

@@ -6,6 +6,14 @@ arrives during a save schedules the next one. Every save carries ``baserevid``; 
 read back and merged into the live document (MediaWiki may have merged, normalised or expanded text),
 so the document converges to the wiki while nothing typed meanwhile is lost.
 
+The save window is crash-safe: what is about to be sent is recorded durably first (a
+:class:`~collab.lease.SaveIntent`, through the lease: SQLite on one node, Redis in a cluster) and forgotten only
+once the saved revision is the page's base. A save whose outcome is unknown (the process died, the wiki did not
+answer, the read-back failed) is settled by :meth:`CommitManager.resolve_intent` before anything else touches
+the page: the bot's revision is found in the wiki's history and adopted once, never merged back in as someone
+else's edit. Credits are split at the moment the text is sent: who typed before is credited by that save, who
+types from then on by the next one (also when they typed before too).
+
 The policy subscribes to the registry's rooms itself, reaches the editors through the small
 :class:`Editors` interface, announces through the observer's ``status`` hook, and keeps time through a
 :class:`Clock` (tests drive it with a fake one).
@@ -15,13 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import merge, wikitext
 from .errors import EditConflict, SaveRefused, WikiError, WikiUnavailable
 from .events import Observer
-from .lease import CommitLease, SoleCommitter
+from .lease import CommitLease, SaveIntent, SoleCommitter
 from .registry import Registry
 from .room import ClientOrigin, Contributions, Origin, PageRoom
 from .signatures import Signer
@@ -32,6 +40,7 @@ from .wiki import CHANGE_TAG, Revision, Wiki
 log = logging.getLogger(__name__)
 
 MAX_CONFLICT_RETRIES = 5
+LANDED_SEARCH = 20  # revisions after an intent's base searched for the save it describes
 RETRY_MAX_S = 60.0
 REFUSED_PAUSE_S = 60.0
 
@@ -62,7 +71,7 @@ class PageCommit:
     retry: Timer | None = None
     refused_at: float | None = None
     unload: Timer | None = None
-    persisted_authors: int = 0
+    persisted: tuple[str, ...] = ()  # the co-authors the log holds for the page
     last_change: float = 0.0  # clock time of the latest change
     saves: int = 0
     outside_merges: int = 0
@@ -70,6 +79,7 @@ class PageCommit:
     last_error: str | None = None
     last_saved: Revision | None = None  # the last revision this node saved (or adopted) of the page
     last_coauthors: tuple[str, ...] = ()
+    settling: asyncio.Lock = field(default_factory=asyncio.Lock)  # one resolution of a save intent at a time
 
     def cancel(self, *, unload: bool = False) -> None:
         """Cancel the save timers (and the unload timer too)."""
@@ -98,6 +108,7 @@ class CommitManager:
         observer: Observer | None = None,
         lease: CommitLease | None = None,
         clock: Clock | None = None,
+        change_tag: str = CHANGE_TAG,
     ) -> None:
         self.registry = registry
         self.wiki = wiki
@@ -110,6 +121,7 @@ class CommitManager:
         self.commit_idle_s = commit_idle_s
         self.commit_max_s = commit_max_s
         self.unload_idle_s = unload_idle_s
+        self.change_tag = change_tag or None  # "" : no tag
         self.pages: dict[str, PageCommit] = {}
         self.closing = False
         registry.on_loaded.append(self._loaded)
@@ -124,9 +136,13 @@ class CommitManager:
     # ---- policy ----------------------------------------------------------------------------------
     def _loaded(self, room: PageRoom) -> None:
         state = self.page(room.title)
-        state.persisted_authors = len(room.contributions.authors)
-        if room.contributions.authors:  # unsaved work found in the log after a restart
+        state.persisted = tuple(room.contributions.authors)
+        # Unsaved work found in the log after a restart: co-authors on record, or text the base lacks (also
+        # with an empty co-author record). A save not settled also leaves the text apart from the base; the
+        # save cycle resolves its intent first.
+        if room.contributions.authors or room.current_text() != room.base.text:
             self.changed(room)
+        self._arm_unload(room.title)  # resumed without editors: unloaded once saved (no-op while edited)
 
     def _on_change(self, room: PageRoom, update: bytes, origin: Origin) -> None:
         if isinstance(origin, ClientOrigin):  # (wiki changes are never re-committed as someone's work)
@@ -134,10 +150,8 @@ class CommitManager:
 
     def changed(self, room: PageRoom) -> None:
         """An editor changed the text: (re)arm the idle timer, arm the deadline if not armed."""
+        self._persist_authors(room)
         state = self.page(room.title)
-        if len(room.contributions.authors) != state.persisted_authors:
-            self.registry.persist_authors(room)
-            state.persisted_authors = len(room.contributions.authors)
         # The idle timer is not re-armed on every keystroke (a timer per keystroke showed in profiles): it
         # fires as first armed, and re-arms itself for the rest of the quiet period if typing went on.
         state.last_change = self.clock.now()
@@ -145,6 +159,14 @@ class CommitManager:
             state.idle = self.clock.call_later(self.commit_idle_s, self._idle_over, room.title)
         if state.deadline is None:
             state.deadline = self.clock.call_later(self.commit_max_s, self._due, room.title)
+
+    def _persist_authors(self, room: PageRoom) -> None:
+        """Store the page's co-authors if they changed (a restart then credits them; it also resumes the page)."""
+        state = self.page(room.title)
+        authors = tuple(room.contributions.authors)
+        if authors != state.persisted:
+            self.registry.persist_authors(room)
+            state.persisted = authors
 
     def _idle_over(self, title: str) -> None:
         state = self.page(title)
@@ -264,7 +286,7 @@ class CommitManager:
             delay = min(RETRY_MAX_S, 2.0 ** (state.failures - 1))
             state.last_error = exc.message
             log.warning("save of %r failed (%s); retrying in %.0f s", room.title, exc.message, delay)
-            message = f"the wiki is unreachable; retrying in {delay:.0f} s"
+            message = f"{exc.message}; retrying in {delay:.0f} s"
             self._announce(room.title, "error", message, code="wikiunavailable")
             state.retry = self.clock.call_later(delay, self._due, room.title)
             raise
@@ -285,30 +307,33 @@ class CommitManager:
     async def _save_cycle(self, room: PageRoom, state: PageCommit) -> int | None:
         if not self.closing:
             await self.editors.recheck(room.title, writers_only=True)  # a user blocked since the last re-check
+        await self.resolve_intent(room, saving=True)  # a save of ours with an unknown outcome: settle it first
         await self.signer.expand(room)
         for _attempt in range(MAX_CONFLICT_RETRIES):
             text = room.current_text()
             if text == room.base.text:
                 room.contributions = Contributions()
-                self.registry.persist_authors(room)
-                state.persisted_authors = 0
+                self._persist_authors(room)
                 return None
             limit = self.wiki.site_info.max_article_bytes
             if len(text.encode()) > limit:
                 message = f"the text ({len(text.encode())} bytes) is larger than the wiki's limit of {limit} bytes"
                 raise SaveRefused(message, code="contenttoobig")
-            sent_state = room.full_state()
             authors = list(room.contributions.authors)
             sections = wikitext.sections_touched(room.base.text, text)
             summary = wikitext.summary(authors, sections, limit=self.wiki.site_info.max_summary_chars)
+            intent = SaveIntent(room.full_state(), text, room.base.revid, authors, summary)
             self._announce(room.title, "saving", "saving to the wiki")
-            if not await self.lease.confirm(room.title, sent_state, text, room.base.revid):
+            if not await self.lease.confirm(room.title, intent):
                 return None  # cluster: this node lost the page's commit lease; the new holder saves
+            # From here on, whoever types is credited by the next save, also if they are credited by this one.
+            sent = self._split_credits(room)
             try:
                 revid = await self.wiki.save(
-                    room.title, text, baserevid=room.base.revid, summary=summary, tag=CHANGE_TAG
+                    room.title, text, baserevid=intent.baserevid, summary=summary, tag=self.change_tag
                 )
             except EditConflict:
+                await self._not_landed(room, sent)
                 state.conflicts += 1
                 self.observer.conflict(room.title)
                 if room.base.revid is not None and await self.wiki.revision_title(room.base.revid) not in (
@@ -323,51 +348,131 @@ class CommitManager:
                     raise SaveRefused("the page has been deleted", code="missingtitle") from None
                 await self.merge_outside(room, latest)
                 continue
-            self._settle_credits(room, authors)  # (before the read-back: what is typed meanwhile counts next)
-            saved = await (self.wiki.read_revision(room.title, revid) if revid else self.wiki.read(room.title))
+            except WikiUnavailable:
+                raise  # it may have landed: the intent stays, and resolve_intent settles it before the retry
+            except WikiError:
+                await self._not_landed(room, sent)
+                raise
+            saved = await self._read_back(room.title, revid)
             if saved is None:
+                await self._not_landed(room, sent)
                 raise SaveRefused("the page has been deleted", code="missingtitle")
-            self._landed(room, sent_state, text, authors, saved, summary, record=revid is not None)
+            await self._landed(room, intent, saved, record=revid is not None)
             return revid
         raise SaveRefused("the page keeps changing on the wiki; will try again", code="editconflict")
 
-    async def adopt(
-        self, room: PageRoom, *, sent_state: bytes, sent_text: str, authors: list[str], saved: Revision
-    ) -> None:
-        """A save of ours landed as ``saved`` though the node that made it died before its read-back: finish
-        it exactly as that node would have (cluster mode: a node taking over a page's lease, ``cluster.takeover``)."""
-        self._settle_credits(room, authors)
-        self._landed(room, sent_state, sent_text, authors, saved, saved.comment, record=True)
+    async def _read_back(self, title: str, revid: int | None) -> Revision | None:
+        """The revision the wiki just stored (the latest for a save that changed nothing).
 
-    def _settle_credits(self, room: PageRoom, authors: list[str]) -> None:
-        """``authors`` are credited by the save that was just made; whoever else changed the text since
-        it was sent stays counted for the next one."""
-        kept = Contributions()
-        for name in room.contributions.authors:
-            if name not in authors:
-                kept.authors.setdefault(name, None)
-        room.contributions = kept
+        Raises:
+            WikiUnavailable: whatever went wrong: the save landed and its intent stays; the retry adopts it.
+        """
+        try:
+            return await (self.wiki.read_revision(title, revid) if revid else self.wiki.read(title))
+        except WikiError as exc:
+            saved = f"saved revision {revid}" if revid else "saved"
+            message = f"the wiki {saved}, but reading it back failed ({exc.code}: {exc.message})"
+            raise WikiUnavailable(message, code="wikiunavailable") from exc
 
-    def _landed(
-        self,
-        room: PageRoom,
-        sent_state: bytes,
-        sent_text: str,
-        authors: list[str],
-        saved: Revision,
-        summary: str,
-        *,
-        record: bool,
-    ) -> None:
-        """Merge what the wiki stored (merged, normalised, expanded) into the live document through a fork of
-        the text as sent, make it the new base, and (``record``: a new revision) record and announce it."""
-        merge.merge_revision(self.registry, room, sent_state, sent_text, saved)
-        self.registry.persist_authors(room)
+    def _split_credits(self, room: PageRoom) -> Contributions:
+        """The text is being sent: its contributions go with it; the next save counts from now on (stored:
+        the intent holds the sent ones)."""
+        sent, room.contributions = room.contributions, Contributions()
+        self._persist_authors(room)
+        return sent
+
+    def _credit_again(self, room: PageRoom, authors: list[str], changes: int = 1) -> None:
+        """A save that did not land: its authors are credited by the next one, with whoever typed since."""
+        merged = Contributions()
+        for name in [*authors, *room.contributions.authors]:
+            merged.authors.setdefault(name, None)
+        merged.changes = room.contributions.changes + changes
+        merged.first_change_at = room.contributions.first_change_at
+        merged.last_change_at = room.contributions.last_change_at
+        room.contributions = merged
+        self._persist_authors(room)
+
+    async def _not_landed(self, room: PageRoom, sent: Contributions) -> None:
+        """The wiki refused the save: it did not land; credit its authors again and forget its intent."""
+        self._credit_again(room, list(sent.authors), max(1, sent.changes))
+        await self.lease.drop_intent(room.title)
+
+    # ---- settling a save whose outcome is unknown ----------------------------------------------
+    async def resolve_intent(self, room: PageRoom, *, saving: bool = False) -> None:
+        """Settle the page's recorded save, if one is pending (the process died during it, the wiki did not
+        answer, or its read-back failed): if the wiki holds it, adopt it once; else forget it and credit its
+        authors in the next save. Never merges the bot's own revision as an outside edit.
+
+        ``saving``: called by the save cycle itself; any other caller leaves a save in flight alone (its intent
+        is that save's, which settles it).
+
+        Raises:
+            WikiUnavailable: the wiki's history cannot be read (the intent stays; the caller retries).
+        """
         state = self.page(room.title)
-        state.persisted_authors = len(room.contributions.authors)
+        async with state.settling:
+            if not saving and state.in_flight is not None and not state.in_flight.done():
+                return
+            intent = await self.lease.intent(room.title)
+            if intent is None:
+                return
+            try:
+                saved = await self.find_landed(room.title, intent)
+            except WikiError as exc:  # whatever it is, a later look may succeed: retried, never a pause
+                message = f"cannot look for the last save in the wiki's history ({exc.code}: {exc.message})"
+                raise WikiUnavailable(message, code="wikiunavailable") from exc
+            if self.registry.rooms.get(room.title) is not room:
+                return  # unloaded meanwhile: the next load settles it
+            if saved is not None:
+                await self.adopt(room, intent, saved)
+                log.info(
+                    "adopted revision %d of %r by %s, saved before its read-back",
+                    saved.revid,
+                    room.title,
+                    ", ".join(intent.authors) or "-",
+                )
+                return
+            log.info("the save of %r on top of revision %s did not land; saving again", room.title, intent.baserevid)
+            self._credit_again(room, intent.authors)
+            await self.lease.drop_intent(room.title)
+
+    async def find_landed(self, title: str, intent: SaveIntent) -> Revision | None:
+        """The revision in which the wiki stored the save ``intent`` describes, if it landed: the first
+        revision by the bot after the intent's base whose text is the text sent (as the wiki normalises it)
+        or whose summary is the one sent (the wiki merged a concurrent edit into it: texts differ).
+
+        Raises:
+            WikiError: the history cannot be read.
+        """
+        sent = wikitext.as_saved(intent.text)
+        for revision in await self.wiki.revisions_after(title, intent.baserevid, limit=LANDED_SEARCH):
+            if revision.user != self.wiki.bot_name:
+                continue
+            if wikitext.as_saved(revision.text) == sent or (
+                intent.summary and revision.comment.strip() == intent.summary.strip()
+            ):
+                return revision
+        return None
+
+    async def adopt(self, room: PageRoom, intent: SaveIntent, saved: Revision) -> None:
+        """A save of ours landed as ``saved`` though its read-back never happened (this process or the node
+        that made it died, the read-back failed): finish it exactly as the save would have. Its authors were
+        credited by it; the co-authors on record are those who typed after it was sent."""
+        await self._landed(room, intent, saved, record=True)
+
+    async def _landed(self, room: PageRoom, intent: SaveIntent, saved: Revision, *, record: bool) -> None:
+        """Merge what the wiki stored (merged, normalised, expanded) into the live document through a fork of
+        the text as sent, make it the new base, forget the intent, and (``record``: a new revision) record
+        and announce it."""
+        merge.merge_revision(self.registry, room, intent.state, intent.text, saved)
+        await self.lease.drop_intent(room.title)  # (after the new base is stored: a crash between adopts again)
+        self._persist_authors(room)
         if not record:
             return
+        state = self.page(room.title)
         state.saves += 1
+        authors = intent.authors
+        summary = saved.comment or intent.summary
         revision = RevisionRecord(saved.revid, saved.timestamp, authors, summary)
         self.registry.store.add_revision(room.title, revision)
         state.last_saved, state.last_coauthors = saved, tuple(authors)
@@ -401,8 +506,22 @@ class CommitManager:
             return
         if not await self.lease.acquire(room.title):
             return  # cluster: the node holding the page's commit lease merges it (exactly once)
+        if state.in_flight is not None and not state.in_flight.done():
+            return
+        # A newer revision may be our own save whose read-back never happened: adopt it, never merge it back.
+        had_intent = await self.lease.intent(room.title) is not None
+        if had_intent:
+            await self.resolve_intent(room)
+            if self.pending(room):
+                self.changed(room)  # what the intent did not cover (or all of it, if it did not land)
+            if state.in_flight is not None and not state.in_flight.done():
+                return
         latest = await self.wiki.read(room.title)
         if latest is not None and (room.base.revid is None or latest.revid > room.base.revid):
+            if latest.user == self.wiki.bot_name:
+                # Not one of this page's intents (those were settled above): another server with the same
+                # bot account, or a save that landed after its intent was given up. Merged like any edit.
+                log.warning("revision %d of %r is the bot's but matches no save intent", latest.revid, room.title)
             await self.merge_outside(room, latest)
 
     # ---- shutdown --------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from .errors import ConfigError
+from .wiki import CHANGE_TAG
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,17 @@ OPTIONS: tuple[Option, ...] = (
     Option("commit_idle_s", 5.0, "Save a changed page after this many idle seconds.", float),
     Option("commit_max_s", 30.0, "Save at least this often while typing goes on.", float),
     Option("poll_s", 3.0, "Poll the wiki for outside edits of open pages every N seconds.", float),
+    Option(
+        "change_tag",
+        CHANGE_TAG,
+        "Change tag on every revision the server saves, when the wiki defines it (Special:Tags); empty: none.",
+    ),
+    Option(
+        "tag_check_s",
+        60.0,
+        "While the wiki lacks the change tag, look for it again before a save at most every N seconds.",
+        float,
+    ),
     Option(
         "rcfeed_port",
         0,
@@ -213,6 +225,8 @@ class Settings:
     commit_idle_s: float = default("commit_idle_s", float)
     commit_max_s: float = default("commit_max_s", float)
     poll_s: float = default("poll_s", float)
+    change_tag: str = default("change_tag", str)
+    tag_check_s: float = default("tag_check_s", float)
     rcfeed_port: int = default("rcfeed_port", int)
     unload_idle_s: float = default("unload_idle_s", float)
     max_message_bytes: int = default("max_message_bytes", int)
@@ -245,6 +259,8 @@ class Settings:
             raise ConfigError("need 0 < --commit-idle-s <= --commit-max-s")
         object.__setattr__(self, "allowed_origin", tuple(self.allowed_origin))
         object.__setattr__(self, "trusted_proxy", tuple(self.trusted_proxy))
+        if self.tag_check_s < 0:
+            raise ConfigError("--tag-check-s must be >= 0")
         if self.recheck_s <= 0:
             raise ConfigError("--recheck-s must be > 0")
         if self.transport not in ("lean", "stock"):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .errors import MoveRefused
+from .lease import SaveIntent
 from .room import Base, Origin
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,15 @@ CREATE TABLE IF NOT EXISTS revisions (
     coauthors TEXT NOT NULL,
     summary TEXT NOT NULL,
     PRIMARY KEY (title, revid)
+);
+CREATE TABLE IF NOT EXISTS intents (
+    title TEXT PRIMARY KEY,
+    state BLOB NOT NULL,
+    text TEXT NOT NULL,
+    baserevid INTEGER,
+    authors TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    recorded_at REAL NOT NULL
 );
 """
 
@@ -253,9 +263,40 @@ class SQLiteStore:
             self._db.execute("UPDATE OR REPLACE revisions SET title = ? WHERE title = ?", (new, old))
 
     def pending_titles(self) -> list[str]:
-        """Pages whose log holds changes not yet saved to the wiki."""
+        """Pages whose log may hold changes not yet saved to the wiki: unsaved co-authors, a save not settled
+        (an intent), or a tail of updates (the page was open when the process stopped: unloading compacts
+        the tail away; whether its text differs from the base is decided once it is loaded)."""
         self.flush()
-        return [r[0] for r in self._db.execute("SELECT title FROM pages WHERE authors != '[]' ORDER BY title")]
+        rows = self._db.execute(
+            "SELECT title FROM pages WHERE authors != '[]'"
+            " OR EXISTS (SELECT 1 FROM intents WHERE intents.title = pages.title)"
+            " OR EXISTS (SELECT 1 FROM updates WHERE updates.title = pages.title)"
+            " ORDER BY title"
+        )
+        return [r[0] for r in rows]
+
+    # ---- save intents (lease.IntentLog): one per page, committed before the wiki is called ---------
+    def record_intent(self, title: str, intent: SaveIntent) -> None:
+        self.flush()
+        authors = json.dumps(intent.authors)
+        self._db.execute(
+            "INSERT OR REPLACE INTO intents (title, state, text, baserevid, authors, summary, recorded_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (title, intent.state, intent.text, intent.baserevid, authors, intent.summary, time.time()),
+        )
+
+    def read_intent(self, title: str) -> SaveIntent | None:
+        self.flush()
+        row = self._db.execute(
+            "SELECT state, text, baserevid, authors, summary FROM intents WHERE title = ?", (title,)
+        ).fetchone()
+        if row is None:
+            return None
+        return SaveIntent(row[0], row[1], row[2], json.loads(row[3]), row[4])
+
+    def drop_intent(self, title: str) -> None:
+        self.flush()
+        self._db.execute("DELETE FROM intents WHERE title = ?", (title,))
 
     def add_revision(self, title: str, record: RevisionRecord) -> None:
         self.flush()

@@ -76,12 +76,22 @@ class Wiki(Protocol):
     api_url: str
     site_info: SiteInfo
 
+    @property
+    def bot_name(self) -> str:
+        """The user name the bot's revisions carry (how the server recognises its own saves)."""
+        ...
+
     async def read(self, title: str) -> Revision | None:
         """The page's latest revision; None when the page does not exist."""
         ...
 
     async def read_revision(self, title: str, revid: int) -> Revision | None:
         """One revision of the page; None when it does not exist (deleted)."""
+        ...
+
+    async def revisions_after(self, title: str, revid: int | None, *, limit: int) -> list[Revision]:
+        """The page's first ``limit`` revisions newer than ``revid`` (all of them for None), oldest first;
+        empty when the page does not exist."""
         ...
 
     async def last_revids(self, titles: list[str]) -> dict[str, int | None]:

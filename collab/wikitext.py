@@ -6,6 +6,7 @@ import bisect
 import difflib
 import functools
 import re
+import unicodedata
 from collections.abc import Iterable
 
 import mwparserfromhell
@@ -92,6 +93,12 @@ def _changed_ranges(old: str, new: str) -> Iterable[tuple[int, int]]:
     for tag, _i1, _i2, j1, j2 in matcher.get_opcodes():
         if tag != "equal":
             yield offsets[j1], offsets[j2]
+
+
+def as_saved(text: str) -> str:
+    """``text`` as MediaWiki stores it when nothing else interferes: line ends as LF, Unicode NFC, trailing
+    whitespace of the whole text trimmed (to recognise a save of ours in the wiki's history)."""
+    return unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n")).rstrip()
 
 
 def user_link(name: str, anonymous: bool = False) -> str:

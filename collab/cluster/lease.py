@@ -20,6 +20,7 @@ from typing import Protocol
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from ..lease import SaveIntent
 from .codec import int_arg, int_of
 from .keys import key, text
 
@@ -51,7 +52,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('HSET', KEYS[2], 'intent_state', ARGV[3], 'intent_text', ARGV[4], 'intent_baserevid', ARGV[5],
            'intent_deadline_ms', string.format('%.0f', now + tonumber(ARGV[6])),
-           'intent_authors', redis.call('HGET', KEYS[2], 'authors') or '[]')
+           'intent_authors', ARGV[7], 'intent_summary', ARGV[8])
 return 1
 """
 RELEASE = """
@@ -61,20 +62,24 @@ return redis.call('DEL', KEYS[1])
 DROP_INTENT = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 return redis.call('HDEL', KEYS[2], 'intent_state', 'intent_text', 'intent_baserevid', 'intent_deadline_ms',
-                  'intent_authors')
+                  'intent_authors', 'intent_summary')
 """
-INTENT_FIELDS = ["intent_state", "intent_text", "intent_baserevid", "intent_deadline_ms", "intent_authors"]
+INTENT_FIELDS = [
+    "intent_state",
+    "intent_text",
+    "intent_baserevid",
+    "intent_deadline_ms",
+    "intent_authors",
+    "intent_summary",
+]
 
 
 @dataclass
-class Intent:
-    """A save the lease holder was about to make (recorded atomically with the last lease check)."""
+class Intent(SaveIntent):
+    """A save the lease holder was about to make (recorded atomically with the last lease check), and by when
+    it would have landed at the latest."""
 
-    state: bytes
-    text: str
-    baserevid: int | None
-    deadline_ms: int
-    authors: list[str]  # the co-authors the log held when the save was about to be made
+    deadline_ms: int = 0
 
 
 class LeaseOwner(Protocol):
@@ -184,7 +189,7 @@ class ClusterLease:
         self._lost(title)
         return False
 
-    async def confirm(self, title: str, sent_state: bytes, text: str, baserevid: int | None) -> bool:
+    async def confirm(self, title: str, intent: SaveIntent) -> bool:
         held = self._held.get(title)
         if held is None:
             return False
@@ -194,7 +199,16 @@ class ClusterLease:
             started = time.monotonic()
             ok = await self._confirm(
                 keys=[key(title, "lease"), key(title, "page")],
-                args=[held[0], self.ttl_ms, sent_state, text, int_arg(baserevid), SAVE_DEADLINE_MS],
+                args=[
+                    held[0],
+                    self.ttl_ms,
+                    intent.state,
+                    intent.text,
+                    int_arg(intent.baserevid),
+                    SAVE_DEADLINE_MS,
+                    json.dumps(intent.authors),
+                    intent.summary,
+                ],
             )
         except (RedisError, OSError) as exc:
             log.warning("cannot confirm the commit lease of %r (%s): not saving now", title, exc)
@@ -234,18 +248,22 @@ class ClusterLease:
             await self.release(title)
 
     # ---- the save intent ---------------------------------------------------------------------------
-    async def read_intent(self, title: str) -> Intent | None:
-        """The save the page's last holder was about to make, if it did not settle it."""
-        state, intent_text, baserevid, deadline, authors = await self._redis.hmget(key(title, "page"), INTENT_FIELDS)
+    async def intent(self, title: str) -> Intent | None:
+        """The save the page's holder (this node, or the last one) was about to make, if not settled."""
+        fields = await self._redis.hmget(key(title, "page"), INTENT_FIELDS)
+        state, intent_text, baserevid, deadline, authors, summary = fields
         if not isinstance(state, bytes):
             return None
         authors_list = json.loads(text(authors) or "[]")
-        return Intent(state, text(intent_text), int_of(baserevid), int(text(deadline) or 0), authors_list)
+        deadline_ms = int(text(deadline) or 0)
+        return Intent(state, text(intent_text), int_of(baserevid), authors_list, text(summary), deadline_ms=deadline_ms)
 
     async def drop_intent(self, title: str) -> None:
-        """Forget the last holder's save (it never landed), fenced by this node's lease."""
+        """Forget the page's save (settled, or it never landed), fenced by this node's lease; after the writes
+        queued so far (the new base) are stored, so a crash in between leaves the intent, never neither."""
         held = self._held.get(title)
         if held is not None:
+            await self.durable()
             await self._drop_intent(keys=[key(title, "lease"), key(title, "page")], args=[held[0]])
 
     # ---- losing it, looking again ------------------------------------------------------------------

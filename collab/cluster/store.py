@@ -69,7 +69,8 @@ return 1
 SET_BASE = """
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'base_revid', ARGV[2], 'base_text', ARGV[3], 'base_state', ARGV[4], 'base_ts', ARGV[5])
-redis.call('HDEL', KEYS[1], 'intent_state', 'intent_text', 'intent_baserevid', 'intent_deadline_ms', 'intent_authors')
+redis.call('HDEL', KEYS[1], 'intent_state', 'intent_text', 'intent_baserevid', 'intent_deadline_ms', 'intent_authors',
+          'intent_summary')
 redis.call('XADD', KEYS[2], '*', unpack(ARGV, 6))
 return 1
 """

@@ -1,10 +1,11 @@
 """Taking over a page: what a node does when it gets a page's commit lease, before it saves anything.
 
 It catches up with the Stream (the base and co-authors the last holder stored arrive with it), then settles
-a save the last holder had started (the intent ``lease.confirm`` recorded): if the wiki's latest revision is
-the bot's and newer than the intent's base, the save landed and is adopted, exactly as the holder would
-have finished it (:meth:`collab.commit.CommitManager.adopt`), instead of being merged back in as an
-"outside" edit; else it waits for that save until its deadline, then forgets it.
+a save the last holder had started (the intent ``lease.confirm`` recorded): if the wiki holds it (found as a
+single node finds its own, :meth:`collab.commit.CommitManager.find_landed`), the save landed and is adopted,
+exactly as the holder would have finished it (:meth:`collab.commit.CommitManager.adopt`), instead of being
+merged back in as an "outside" edit; else it waits for that save until its deadline, then forgets it (and its
+authors are credited by the next save, :meth:`collab.commit.CommitManager.resolve_intent`).
 """
 
 from __future__ import annotations
@@ -67,29 +68,22 @@ class TakeOver:
         if last is not None and not await self.replication.caught_up(title, last, CATCH_UP_S):
             log.warning("node %s could not catch up with %r in %.0f s", self.name, title, CATCH_UP_S)
             return self.lease.ttl_ms
-        intent = await self.lease.read_intent(title)
+        intent = await self.lease.intent(title)
         if intent is None:
             return None
         try:
-            latest = await self.wiki.read(title)
+            landed = await self.commits.find_landed(title, intent)
         except WikiError as exc:
             log.warning("cannot check the last holder's save of %r: %s", title, exc.message)
             return self.lease.ttl_ms
-        landed = (
-            latest is not None
-            and latest.user == self.bot_name
-            and (intent.baserevid is None or latest.revid > intent.baserevid)
-        )
         room = self.registry.rooms.get(title)
         if room is None:
             return None
-        if landed and latest is not None:
-            await self.commits.adopt(
-                room, sent_state=intent.state, sent_text=intent.text, authors=intent.authors, saved=latest
-            )
+        if landed is not None:
+            await self.commits.adopt(room, intent, landed)
             log.info(
                 "adopted revision %d of %r by %s, saved by the previous lease holder",
-                latest.revid,
+                landed.revid,
                 title,
                 ", ".join(intent.authors) or "-",
             )
@@ -98,5 +92,5 @@ class TakeOver:
         if remaining > 0:
             log.info("the previous holder of %r was saving; waiting %.0f s for that save", title, remaining / 1000)
             return remaining
-        await self.lease.drop_intent(title)
+        await self.commits.resolve_intent(room, saving=True)  # not found: forgotten, its authors credited next
         return None

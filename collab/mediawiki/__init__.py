@@ -13,15 +13,20 @@ API error codes become the domain exceptions of ``collab/errors.py`` in ``errors
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import time
 from urllib.parse import urlsplit
 
-from ..errors import WikiError
+from ..errors import SaveRefused, WikiError
 from ..wiki import Access, LogEntry, Revision, SiteInfo, User
 from .access import named_access
 from .bot import Bot
 from .editor import Editor
 
 __all__ = ["USER_AGENT", "MediaWiki", "named_access"]
+
+log = logging.getLogger(__name__)
 
 USER_AGENT = "MediaWikiCollab/0.1 (collaborative editing service)"
 
@@ -32,12 +37,19 @@ class MediaWiki:
     Create, ``await start()``, use, ``await close()``.
     """
 
-    def __init__(self, api_url: str, bot_user: str, bot_password: str, *, timeout_s: float = 60.0) -> None:
+    def __init__(
+        self, api_url: str, bot_user: str, bot_password: str, *, timeout_s: float = 60.0, tag_check_s: float = 60.0
+    ) -> None:
         parts = urlsplit(api_url)
         if parts.scheme not in ("http", "https") or not parts.netloc or not parts.path.endswith("api.php"):
             raise WikiError(f"--wiki-api must be the URL of api.php, got {api_url!r}", code="config")
         self.api_url = api_url
         self.site_info = SiteInfo("", 2048 * 1024, 500, frozenset())
+        # A bot password's user name is ``Name@AppId``; revisions carry ``Name`` as MediaWiki spells user names.
+        name = bot_user.split("@", 1)[0].replace("_", " ").strip()
+        self._bot_name = name[:1].upper() + name[1:]
+        self.tag_check_s = tag_check_s  # how often a change tag the wiki lacks is looked for again
+        self._tags_read_at = 0.0
         self._bot = Bot(api_url, bot_user, bot_password, timeout_s=timeout_s, user_agent=USER_AGENT)
         self._editor = Editor(api_url, timeout_s=timeout_s, user_agent=USER_AGENT)
 
@@ -51,10 +63,16 @@ class MediaWiki:
         """
         self._editor.open()
         self.site_info = await self._bot.start()
+        self._tags_read_at = time.monotonic()
 
     async def close(self) -> None:
         await self._editor.close()
         self._bot.close()
+
+    @property
+    def bot_name(self) -> str:
+        """The user name on the bot's revisions (the bot password's ``Name`` of ``Name@AppId``)."""
+        return self._bot_name
 
     # ---- as the bot ----------------------------------------------------------------------------
     async def read(self, title: str) -> Revision | None:
@@ -67,6 +85,14 @@ class MediaWiki:
 
     async def read_revision(self, title: str, revid: int) -> Revision | None:
         return await self._bot.read(title, revid)
+
+    async def revisions_after(self, title: str, revid: int | None, *, limit: int) -> list[Revision]:
+        """The first ``limit`` revisions newer than ``revid``, oldest first (text included).
+
+        Raises:
+            WikiUnavailable, InvalidTitle, WikiError
+        """
+        return await self._bot.revisions_after(title, revid, limit)
 
     async def last_revids(self, titles: list[str]) -> dict[str, int | None]:
         """``lastrevid`` of each page (None when missing), 50 titles a request."""
@@ -90,8 +116,35 @@ class MediaWiki:
             SaveRefused: protection, size, filters, rate limits, deleted page, blocked bot...
             WikiUnavailable: no answer or a server error; retry later.
         """
-        defined = tag if tag and tag in self.site_info.tags else None
-        return await self._bot.save(title, text, baserevid, summary, defined)
+        defined = await self._defined(tag)
+        try:
+            return await self._bot.save(title, text, baserevid, summary, defined)
+        except SaveRefused as exc:
+            if defined is None or not (exc.code.startswith("tags-") or exc.code == "badtags"):
+                raise
+            # The tag went away (deleted, deactivated) since it was read: read the tags again, save without it.
+            log.warning("the wiki refused the change tag %r (%s); reading its tags again", defined, exc.code)
+            await self._read_tags()
+            return await self._bot.save(title, text, baserevid, summary, await self._defined(tag))
+
+    async def _defined(self, tag: str | None) -> str | None:
+        """``tag`` if the wiki defines it. A tag it lacked is looked for again every ``tag_check_s``: admins
+        create it on Special:Tags while the server runs, and the next save should carry it."""
+        if not tag:
+            return None
+        if tag not in self.site_info.tags and time.monotonic() - self._tags_read_at >= self.tag_check_s:
+            try:
+                await self._read_tags()
+            except WikiError as exc:  # saving matters more than tagging: save untagged, look again later
+                log.warning("cannot read the wiki's change tags: %s", exc.message)
+        return tag if tag in self.site_info.tags else None
+
+    async def _read_tags(self) -> None:
+        self._tags_read_at = time.monotonic()
+        tags = await self._bot.tags()
+        if tags != self.site_info.tags:
+            log.info("the wiki's change tags are now: %s", ", ".join(sorted(tags)) or "-")
+        self.site_info = dataclasses.replace(self.site_info, tags=tags)
 
     async def access_of(self, title: str, user: str) -> Access:
         """What the wiki lets a *named* user do with ``title`` (a signed token's ``sub``), asked as the bot.

@@ -20,7 +20,7 @@ import requests
 from ..errors import InvalidTitle, LoginFailed, SaveRefused, WikiUnavailable
 from ..wiki import Access, LogEntry, Revision, SiteInfo
 from .access import named_access
-from .errors import login_reason, no_answer, query_error, save_error
+from .errors import bad_answer, login_reason, no_answer, query_error, save_error
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,23 @@ class Bot:
         """
         return await self._run(self._last_log, title, kind)
 
+    async def revisions_after(self, title: str, revid: int | None, limit: int) -> list[Revision]:
+        """The first ``limit`` revisions of ``title`` newer than ``revid`` (from the first for None), oldest
+        first; empty for a missing page.
+
+        Raises:
+            WikiUnavailable, InvalidTitle, WikiError
+        """
+        return await self._run(self._revisions_after, title, revid, limit)
+
+    async def tags(self) -> frozenset[str]:
+        """The change tags the wiki defines (Special:Tags).
+
+        Raises:
+            WikiUnavailable, WikiError
+        """
+        return await self._run(self._tags)
+
     async def save(self, title: str, text: str, baserevid: int | None, summary: str, tag: str | None) -> int | None:
         """Save ``text`` on top of ``baserevid`` (None: create only) with change tag ``tag`` (None: no tag).
         Returns the new revid, None for no change.
@@ -101,8 +118,15 @@ class Bot:
         return await self._run(self._access_of, title, user)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn`` in a worker thread. The one choke point of the bot's calls: an answer that is not what
+        the API answers (missing fields, wrong types) becomes :class:`WikiUnavailable` here, so every caller
+        meets a domain error it knows how to retry, never a stray exception that skips its bookkeeping."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, fn, *args)
+        try:
+            return await loop.run_in_executor(self._pool, fn, *args)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            log.warning("unexpected answer from the wiki to %s", getattr(fn, "__name__", fn), exc_info=True)
+            raise bad_answer(exc) from exc
 
     # ---- in a worker thread ----------------------------------------------------------------------
     def _login(self) -> None:
@@ -125,9 +149,7 @@ class Bot:
         self._site = site
 
     def _read_site_info(self) -> SiteInfo:
-        data = self._call(
-            "query", "GET", meta="siteinfo", siprop="general", list="tags", tglimit="max", tgprop="defined|active"
-        )
+        data = self._query(meta="siteinfo", siprop="general", list="tags", tglimit="max", tgprop="defined|active")
         general = data["query"]["general"]
         tags = frozenset(t["name"] for t in data["query"].get("tags", []) if t.get("defined"))
         return SiteInfo(
@@ -153,7 +175,40 @@ class Bot:
                 raise
             except (requests.RequestException, mwclient.errors.MaximumRetriesExceeded) as exc:
                 raise no_answer(exc) from None
+            except mwclient.errors.InvalidResponse as exc:  # not JSON: a proxy's error page, a PHP fatal error
+                raise bad_answer(exc) from None
         raise AssertionError("unreachable")
+
+    def _query(self, **params: Any) -> dict[str, Any]:
+        """A ``query`` (GET) whose API errors become domain errors (:func:`.errors.query_error`)."""
+        try:
+            return self._call("query", "GET", **params)
+        except mwclient.errors.APIError as exc:
+            raise query_error(str(exc.code), str(exc.info)) from None
+
+    def _tags(self) -> frozenset[str]:
+        data = self._query(list="tags", tglimit="max", tgprop="defined")
+        return frozenset(t["name"] for t in data["query"].get("tags", []) if t.get("defined"))
+
+    def _revisions_after(self, title: str, revid: int | None, limit: int) -> list[Revision]:
+        params: dict[str, Any] = {
+            "prop": "revisions",
+            "titles": title,
+            "rvprop": "ids|timestamp|user|comment|content",
+            "rvslots": "main",
+            "rvdir": "newer",
+            "rvlimit": limit + 1,  # rvstartid is inclusive
+        }
+        if revid is not None:
+            params["rvstartid"] = revid
+        data = self._query(**params)
+        pages = data["query"].get("pages", [])
+        if not pages or pages[0].get("missing"):
+            return []
+        if pages[0].get("invalid"):
+            raise InvalidTitle(pages[0].get("invalidreason", f"invalid title {title!r}"))
+        revisions = [_revision(rev) for rev in pages[0].get("revisions", [])]
+        return [r for r in revisions if revid is None or r.revid > revid][:limit]
 
     def _read(self, title: str, revid: int | None) -> Revision | None:
         params: dict[str, Any] = {
@@ -165,7 +220,7 @@ class Bot:
             params["titles"] = title
         else:
             params["revids"] = revid
-        data = self._call("query", "GET", **params)
+        data = self._query(**params)
         pages = data["query"].get("pages", [])
         if not pages:
             return None
@@ -174,19 +229,12 @@ class Bot:
             raise InvalidTitle(page.get("invalidreason", f"invalid title {title!r}"))
         if page.get("missing") or not page.get("revisions"):
             return None
-        rev = page["revisions"][0]
-        return Revision(
-            revid=int(rev["revid"]),
-            text=rev["slots"]["main"].get("content", ""),
-            timestamp=rev["timestamp"],
-            user=rev.get("user", ""),
-            comment=rev.get("comment", ""),
-        )
+        return _revision(page["revisions"][0])
 
     def _last_revids(self, titles: list[str]) -> dict[str, int | None]:
         out: dict[str, int | None] = {}
         for i in range(0, len(titles), 50):
-            data = self._call("query", "GET", prop="info", titles="|".join(titles[i : i + 50]))
+            data = self._query(prop="info", titles="|".join(titles[i : i + 50]))
             for page in data["query"].get("pages", []):
                 out[page["title"]] = None if page.get("missing") else int(page.get("lastrevid", 0)) or None
         return out
@@ -247,8 +295,16 @@ class Bot:
 
     def _access_of(self, title: str, user: str) -> Access:
         params = {"list": "users", "ususers": user, "usprop": "blockinfo|groups|rights"}
-        try:
-            data = self._call("query", "GET", prop="info", inprop="protection", titles=title, **params)
-        except mwclient.errors.APIError as exc:
-            raise query_error(str(exc.code), str(exc.info)) from None
+        data = self._query(prop="info", inprop="protection", titles=title, **params)
         return named_access(data.get("query", {}), title)
+
+
+def _revision(rev: dict[str, Any]) -> Revision:
+    """A revision of a ``prop=revisions`` answer (``rvslots=main``, formatversion 2)."""
+    return Revision(
+        revid=int(rev["revid"]),
+        text=rev["slots"]["main"].get("content", ""),
+        timestamp=rev["timestamp"],
+        user=rev.get("user", ""),
+        comment=rev.get("comment", ""),
+    )

@@ -32,21 +32,35 @@ def save_error(exc: Any) -> WikiError:
     if code.startswith(("abusefilter", "spam", "titleblacklist")) or code in _REFUSALS:
         what = _REFUSALS.get(code, "a wiki filter refused the save")
         return SaveRefused(f"{what}: {info}", code=code)
-    if code in ("internal_api_error_DBQueryError", "maxlag") or code.startswith("internal_api_error"):
-        return WikiUnavailable(f"the wiki had an internal error: {info}", code="wikiunavailable")
+    if _transient(code) and code != "readonly":
+        return WikiUnavailable(f"the wiki had an internal error ({code}): {info}", code="wikiunavailable")
     return SaveRefused(info, code=code)
 
 
+def _transient(code: str) -> bool:
+    """An error of the wiki itself that a later try may not meet (a database error, replication lag)."""
+    return code.startswith("internal_api_error") or code in ("maxlag", "readonly")
+
+
 def query_error(code: str, info: str | None) -> WikiError:
-    """The domain error for a failed query: :class:`InvalidTitle` for a bad title, else :class:`WikiError`."""
+    """The domain error for a failed query: :class:`InvalidTitle` for a bad title, :class:`WikiUnavailable`
+    for an internal error of the wiki (retry later), else :class:`WikiError` with the API's code."""
     if code in _INVALID_TITLE:
         return InvalidTitle(info if info is not None else "invalid title")
+    if _transient(code):
+        return WikiUnavailable(f"the wiki had an internal error ({code}): {info}", code="wikiunavailable")
     return WikiError(info if info is not None else "wiki error", code=code)
 
 
 def no_answer(exc: BaseException) -> WikiUnavailable:
     """The domain error for a call the wiki did not answer (connection refused, timeout, retries exhausted)."""
     return WikiUnavailable(f"the wiki did not answer: {type(exc).__name__}")
+
+
+def bad_answer(exc: BaseException) -> WikiUnavailable:
+    """The domain error for an answer that is not what the Action API answers (not JSON, fields missing):
+    a proxy's error page, a half-written response; a later try may get a real one."""
+    return WikiUnavailable(f"the wiki's answer could not be read ({type(exc).__name__}: {str(exc)[:200]})")
 
 
 def login_reason(exc: Any) -> str:

@@ -84,6 +84,10 @@ class FakeWiki:
         return history[-1].text if history else None
 
     # ---- the port --------------------------------------------------------------------------------
+    @property
+    def bot_name(self) -> str:
+        return self.bot
+
     async def read(self, title: str) -> Revision | None:
         if self.fail_reads:
             raise self.fail_reads.pop(0)
@@ -94,6 +98,12 @@ class FakeWiki:
         if self.fail_reads:
             raise self.fail_reads.pop(0)
         return next((r for r in self.pages.get(title, []) if r.revid == revid), None)
+
+    async def revisions_after(self, title: str, revid: int | None, *, limit: int) -> list[Revision]:
+        if self.fail_reads:
+            raise self.fail_reads.pop(0)
+        newer = [r for r in self.pages.get(title, []) if revid is None or r.revid > revid]
+        return newer[:limit]
 
     async def last_revids(self, titles: list[str]) -> dict[str, int | None]:
         return {t: (self.pages[t][-1].revid if self.pages.get(t) else None) for t in titles}

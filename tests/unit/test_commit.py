@@ -16,6 +16,7 @@ import pytest
 from collab.commit import REFUSED_PAUSE_S, RETRY_MAX_S, CommitManager
 from collab.errors import SaveRefused, WikiError, WikiUnavailable
 from collab.events import Observer
+from collab.lease import SoleCommitter
 from collab.registry import Registry
 from collab.room import ClientOrigin, PageRoom
 from collab.store import SQLiteStore
@@ -69,8 +70,11 @@ class Page:
 
 
 class World:
-    def __init__(self, tmp: Path) -> None:
-        self.wiki = FakeWiki()
+    """One server process: its log in ``tmp``; ``wiki`` passed on to a restarted one (:meth:`restart`)."""
+
+    def __init__(self, tmp: Path, wiki: FakeWiki | None = None) -> None:
+        self.tmp = tmp
+        self.wiki = wiki or FakeWiki()
         self.clock = FakeClock()
         self.tasks = TaskSet()
         self.store = SQLiteStore(tmp)
@@ -87,7 +91,18 @@ class World:
             unload_idle_s=UNLOAD,
             observer=self.statuses,
             clock=self.clock,
+            lease=SoleCommitter(self.store),
         )
+
+    async def restart(self) -> World:
+        """The process dies (nothing more runs, nothing is saved) and a new one starts on the same log; as
+        the service does at start-up, it opens the pages whose log holds unsaved work."""
+        await self.tasks.cancel_all()
+        self.store.close()
+        world = World(self.tmp, self.wiki)
+        for title in world.store.pending_titles():
+            await world.registry.open(title)
+        return world
 
     async def open(self, title: str, text: str | None = "Intro.\n") -> Page:
         if text is not None and title not in self.wiki.pages:
@@ -114,10 +129,20 @@ class World:
 
 @pytest.fixture
 async def world(tmp_path: Path):
-    w = World(tmp_path)
-    yield w
-    await w.tasks.cancel_all()
-    w.store.close()
+    worlds = [World(tmp_path)]
+    yield worlds[0]
+    await worlds[0].tasks.cancel_all()
+    worlds[0].store.close()
+
+
+@pytest.fixture
+async def restarts():
+    """Worlds made by :meth:`World.restart`, closed after the test."""
+    made: list[World] = []
+    yield made
+    for w in made:
+        await w.tasks.cancel_all()
+        w.store.close()
 
 
 async def test_a_pause_shorter_than_the_idle_time_saves_nothing(world: World):
@@ -311,3 +336,181 @@ async def test_an_outside_revision_deleting_what_the_session_deleted_deletes_onc
     revision = world.wiki.edit("Delete", "one\nthree\nfour\nfive\n", user="Alice")  # so did Alice, and more
     await world.commits.check_outside(page.room, revision.revid)
     assert page.text == "one\nthree\nfour\nfive\n"
+
+
+class Crash(BaseException):
+    """The process dies here: nothing after it runs (no bookkeeping, no status)."""
+
+
+def die_after_the_wiki_accepts(world: World, gate: asyncio.Event | None = None) -> None:
+    """The next save reaches the wiki (after ``gate``, if given), which stores it; then the process dies."""
+    original = world.wiki.save
+
+    async def save_then_die(*args: Any, **kwargs: Any) -> int | None:
+        if gate is not None:
+            await gate.wait()
+        await original(*args, **kwargs)
+        world.wiki.save = original  # type: ignore[method-assign]
+        raise Crash
+
+    world.wiki.save = save_then_die  # type: ignore[method-assign]
+
+
+async def test_a_save_the_wiki_took_right_before_a_crash_is_adopted_once_after_the_restart(
+    world: World, restarts: list[World]
+):
+    page = await world.open("Crash")
+    page.type("Alice", "Typed once.")
+    die_after_the_wiki_accepts(world)
+    with pytest.raises(Crash):
+        await world.commits.save_now(page.room)
+    assert world.bot_saves("Crash") == ["Intro.\nTyped once."]
+    restarted = await world.restart()
+    restarts.append(restarted)
+    room = restarted.registry.rooms["Crash"]  # resumed: its save was not settled
+    await restarted.commits.check_outside(room, restarted.wiki.pages["Crash"][-1].revid)  # the poller sees it
+    await restarted.advance(IDLE)
+    assert room.current_text() == "Intro.\nTyped once." == restarted.wiki.text("Crash")
+    assert restarted.bot_saves("Crash") == ["Intro.\nTyped once."]  # adopted, not saved again
+    assert room.base.revid == restarted.wiki.pages["Crash"][-1].revid
+    assert "merged" not in restarted.statuses.states()
+    assert restarted.commits.describe("Crash").outside_merges == 0
+    assert [r.coauthors for r in restarted.store.revisions("Crash")] == [["Alice"]]
+    assert await restarted.commits.lease.intent("Crash") is None
+
+
+async def test_a_save_that_never_reached_the_wiki_is_saved_after_the_restart_crediting_its_authors(
+    world: World, restarts: list[World]
+):
+    page = await world.open("Lost call")
+    page.type("Alice", "Typed.")
+    original = world.wiki.save
+
+    async def die_before_the_wiki(*args: Any, **kwargs: Any) -> int | None:
+        raise Crash
+
+    world.wiki.save = die_before_the_wiki  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        await world.commits.save_now(page.room)
+    world.wiki.save = original  # type: ignore[method-assign]
+    restarted = await world.restart()
+    restarts.append(restarted)
+    await restarted.advance(IDLE)
+    assert restarted.bot_saves("Lost call") == ["Intro.\nTyped."]
+    assert "Alice" in restarted.wiki.saves[-1].summary
+
+
+async def test_an_unmapped_error_on_read_back_is_retried_and_reported_and_causes_no_duplicate(world: World):
+    page = await world.open("Read-back")
+    page.type("Alice", " Once.")
+    world.wiki.fail_reads = [WikiError("a database query error", code="internal_api_error_DBQueryError")]
+    with pytest.raises(WikiUnavailable):
+        await world.commits.save_now(page.room)
+    _title, state, extra = world.statuses.seen[-1]
+    assert state == "error" and extra["code"] == "wikiunavailable"
+    assert "reading it back failed" in world.commits.describe("Read-back").last_error  # type: ignore[operator]
+    revid = world.wiki.pages["Read-back"][-1].revid
+    await world.commits.check_outside(page.room, revid)  # the poller sees the bot's revision first
+    await world.advance(RETRY_MAX_S)  # and the retry runs
+    assert world.bot_saves("Read-back") == ["Intro.\n Once."]
+    assert page.text == "Intro.\n Once." and page.room.base.revid == revid
+    assert "merged" not in world.statuses.states() and world.statuses.states()[-1] == "saved"
+
+
+async def test_every_failure_of_a_read_back_is_retried_until_adopted(world: World):
+    page = await world.open("Flaky")
+    page.type("Bob", "Bob's.")
+    world.wiki.fail_reads = [WikiError("odd", code="whatever")] + [WikiUnavailable("down")] * 3
+    with pytest.raises(WikiUnavailable):
+        await world.commits.save_now(page.room)
+    await world.advance(RETRY_MAX_S)
+    assert world.bot_saves("Flaky") == ["Intro.\nBob's."]
+    assert page.room.base.revid == world.wiki.pages["Flaky"][-1].revid
+    assert world.commits.describe("Flaky").last_error is None
+
+
+async def test_the_wiki_merging_another_edit_into_our_save_is_still_recognised_as_ours(world: World):
+    page = await world.open("Merged save", "one\ntwo\nthree\n")
+    page.type("Alice", "four\n")
+    world.wiki.fail_reads = [WikiUnavailable("down")]
+    original = world.wiki.save
+
+    async def merged_by_the_wiki(title: str, text: str, **kwargs: Any) -> int | None:
+        world.wiki.save = original  # type: ignore[method-assign]
+        outside = world.wiki.edit(title, "ONE\ntwo\nthree\n")  # saved meanwhile; MediaWiki merges it (diff3)
+        return await original(title, "ONE" + text[3:], **{**kwargs, "baserevid": outside.revid})
+
+    world.wiki.save = merged_by_the_wiki  # type: ignore[method-assign]
+    with pytest.raises(WikiUnavailable):
+        await world.commits.save_now(page.room)
+    await world.advance(RETRY_MAX_S)
+    assert page.text == "ONE\ntwo\nthree\nfour\n" == world.wiki.text("Merged save")
+    assert len(world.bot_saves("Merged save")) == 1
+
+
+async def test_an_author_typing_before_and_during_a_save_is_credited_by_both_saves(world: World):
+    page = await world.open("Both parts")
+    page.type("Alice", "Before.")
+    gate = asyncio.Event()
+    original = world.wiki.save
+
+    async def slow_save(*args: Any, **kwargs: Any) -> int | None:
+        await gate.wait()
+        return await original(*args, **kwargs)
+
+    world.wiki.save = slow_save  # type: ignore[method-assign]
+    saving = asyncio.ensure_future(world.commits.save_now(page.room))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    page.type("Alice", " During.")
+    gate.set()
+    await saving
+    world.wiki.save = original  # type: ignore[method-assign]
+    assert list(page.room.contributions.authors) == ["Alice"]
+    await world.advance(IDLE)
+    assert world.bot_saves("Both parts") == ["Intro.\nBefore.", "Intro.\nBefore. During."]
+    assert all("Alice" in s.summary for s in world.wiki.saves)
+
+
+async def test_text_typed_during_a_save_that_crashed_is_credited_after_the_restart(world: World, restarts: list[World]):
+    page = await world.open("Crash during")
+    page.type("Alice", "Before.")
+    gate = asyncio.Event()
+    die_after_the_wiki_accepts(world, gate)
+    saving = asyncio.ensure_future(world.commits.save_now(page.room))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    page.type("Alice", " During.")
+    gate.set()
+    with pytest.raises(Crash):
+        await saving
+    restarted = await world.restart()
+    restarts.append(restarted)
+    await restarted.advance(IDLE)
+    assert restarted.bot_saves("Crash during") == ["Intro.\nBefore.", "Intro.\nBefore. During."]
+    assert "Alice" in restarted.wiki.saves[-1].summary
+
+
+async def test_a_page_with_unsaved_text_but_no_coauthors_on_record_is_resumed_after_a_crash(
+    world: World, restarts: list[World]
+):
+    page = await world.open("No record")
+    page.type("Alice", "Unsaved.")
+    world.store.set_authors("No record", [])  # (a record lost, as an older version could leave it)
+    restarted = await world.restart()
+    restarts.append(restarted)
+    assert "No record" in restarted.registry.rooms
+    await restarted.advance(IDLE)
+    assert restarted.bot_saves("No record") == ["Intro.\nUnsaved."]
+
+
+async def test_a_page_resumed_with_nothing_to_save_is_unloaded(world: World, restarts: list[World]):
+    page = await world.open("Saved already")
+    page.type("Alice", "Saved.")
+    await world.commits.save_now(page.room)
+    restarted = await world.restart()
+    restarts.append(restarted)
+    assert "Saved already" in restarted.registry.rooms  # (its tail says it was open)
+    await restarted.advance(UNLOAD)
+    assert "Saved already" not in restarted.registry.rooms
+    assert len(restarted.bot_saves("Saved already")) == 1

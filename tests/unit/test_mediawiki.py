@@ -4,9 +4,14 @@ tests/test_auth.py."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from collab.mediawiki import named_access
+import pytest
+
+from collab.errors import InvalidTitle, SaveRefused, WikiError, WikiUnavailable
+from collab.mediawiki import MediaWiki, named_access
+from collab.mediawiki.errors import bad_answer, query_error, save_error
 
 
 def _query(user: dict[str, Any], page: dict[str, Any]) -> dict[str, Any]:
@@ -48,3 +53,79 @@ def test_a_missing_page_needs_create_rights_and_create_protection_counts():
 def test_an_unknown_user_may_do_nothing():
     access = named_access(_query({"name": "Ghost", "missing": True}, {}), "P")
     assert not access.can_edit and not access.can_read and "no user" in (access.read_reason or "")
+
+
+class _APIError:
+    def __init__(self, code: str, info: str = "details") -> None:
+        self.code, self.info = code, info
+
+
+@pytest.mark.parametrize("code", ["internal_api_error_DBQueryError", "internal_api_error_Whatever", "maxlag"])
+def test_an_internal_error_of_the_wiki_is_unavailability_to_retry_on_reads_and_saves(code: str):
+    assert isinstance(query_error(code, "details"), WikiUnavailable)
+    assert isinstance(save_error(_APIError(code)), WikiUnavailable)
+
+
+def test_other_query_errors_keep_the_apis_code_and_bad_titles_are_invalid_titles():
+    error = query_error("badvalue", "no such thing")
+    assert type(error) is WikiError and error.code == "badvalue"
+    assert isinstance(query_error("invalidtitle", None), InvalidTitle)
+    assert isinstance(save_error(_APIError("protectedpage")), SaveRefused)
+
+
+def test_an_answer_that_is_not_the_apis_is_unavailability_to_retry():
+    error = bad_answer(ValueError("<html>502 Bad Gateway</html>"))
+    assert isinstance(error, WikiUnavailable) and "502" in error.message
+
+
+class _Bot:
+    """The bot's calls as the adapter's tag logic sees them: the wiki's tags, and the saves made."""
+
+    def __init__(self, tags: set[str], refuse: list[SaveRefused] | None = None) -> None:
+        self.tags_now, self.refuse = tags, refuse or []
+        self.saved_with: list[str | None] = []
+
+    async def tags(self) -> frozenset[str]:
+        return frozenset(self.tags_now)
+
+    async def save(self, title: str, text: str, baserevid: int | None, summary: str, tag: str | None) -> int:
+        self.saved_with.append(tag)
+        if self.refuse:
+            raise self.refuse.pop(0)
+        return len(self.saved_with)
+
+
+def _wiki(bot: _Bot, *, tag_check_s: float) -> MediaWiki:
+    wiki = MediaWiki("http://wiki.test/w/api.php", "SyncBot@sync", "x", tag_check_s=tag_check_s)
+    wiki._bot = bot  # type: ignore[assignment]
+    return wiki
+
+
+async def test_a_change_tag_created_while_the_server_runs_is_on_the_next_save():
+    bot = _Bot(set())
+    wiki = _wiki(bot, tag_check_s=0)
+    await wiki.save("P", "one", baserevid=1, summary="", tag="collab-sync")
+    bot.tags_now.add("collab-sync")  # an admin creates it on Special:Tags
+    await wiki.save("P", "two", baserevid=2, summary="", tag="collab-sync")
+    assert bot.saved_with == [None, "collab-sync"]
+
+
+async def test_a_missing_tag_is_looked_for_at_most_every_tag_check_s():
+    bot = _Bot(set())
+    wiki = _wiki(bot, tag_check_s=3600)
+    await wiki.save("P", "one", baserevid=1, summary="", tag="collab-sync")  # (looked for: never read before)
+    bot.tags_now.add("collab-sync")
+    await wiki.save("P", "two", baserevid=2, summary="", tag="collab-sync")
+    assert bot.saved_with == [None, None]
+
+
+async def test_a_save_refused_for_its_tag_reads_the_tags_again_and_saves_without_it():
+    bot = _Bot(set(), refuse=[SaveRefused("not allowed", code="tags-apply-not-allowed-one")])
+    wiki = _wiki(bot, tag_check_s=3600)
+    wiki.site_info = dataclasses.replace(wiki.site_info, tags=frozenset({"collab-sync"}))  # deleted since
+    assert await wiki.save("P", "one", baserevid=1, summary="", tag="collab-sync") == 2
+    assert bot.saved_with == ["collab-sync", None]
+
+
+def test_the_bot_name_is_the_user_name_of_the_bot_password():
+    assert MediaWiki("http://wiki.test/w/api.php", "sync_bot@app", "x").bot_name == "Sync bot"

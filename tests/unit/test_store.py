@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from collab.errors import MoveRefused
+from collab.lease import SaveIntent
 from collab.room import Base, ClientOrigin, seed_update
 from collab.store import RevisionRecord, SQLiteStore
 
@@ -109,3 +110,29 @@ def test_the_sqlite_log_refuses_to_rename_onto_unsaved_work_and_keeps_revision_r
         assert [r.revid for r in store.revisions("New")] == [5]
     finally:
         store.close()
+
+
+def test_a_save_intent_survives_a_restart_until_dropped_and_makes_its_page_pending(tmp_path: Path):
+    store = SQLiteStore(tmp_path)
+    store.create("Page", BASE)
+    intent = SaveIntent(b"state", "hello world", 3, ["Alice"], "[[User:Alice|Alice]]")
+    store.record_intent("Page", intent)
+    store.close()
+    store = SQLiteStore(tmp_path)
+    try:
+        assert store.read_intent("Page") == intent
+        assert store.pending_titles() == ["Page"]
+        store.record_intent("Page", SaveIntent(b"s2", "newer", 3))  # one per page: the newer replaces it
+        assert store.read_intent("Page") == SaveIntent(b"s2", "newer", 3, [], "")
+        store.drop_intent("Page")
+        assert store.read_intent("Page") is None and store.pending_titles() == []
+    finally:
+        store.close()
+
+
+def test_a_page_with_a_tail_is_pending_even_without_coauthors_until_compacted(store: SQLiteStore):
+    store.create("Open", BASE)
+    store.append("Open", b"an update")
+    assert store.pending_titles() == ["Open"]  # it was open when the process stopped: look at it again
+    store.compact("Open", b"full state")
+    assert store.pending_titles() == []
