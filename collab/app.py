@@ -78,9 +78,10 @@ class Service:
             cors_allowed_origins=self.origins.allows,
             logger=False,
             engineio_logger=False,
-            # Engine.IO already runs each message in its own task; a second task per event only costs.
-            # (``y`` events skip both on the lean transport: it runs them inline, in arrival order.)
-            async_handlers=False,
+            # join, leave and save each run in their own task: one waiting for the wiki never holds up the
+            # connection's keystrokes or pings. (``y`` events skip that on the lean transport: it runs them
+            # inline, in arrival order.)
+            async_handlers=True,
         )
         logging.getLogger("engineio.server").addFilter(StaleMessageFilter())  # no log flood from cut-off clients
         self.observer = Fanout()  # relay, metrics, the admin dashboard and the cluster join below
