@@ -72,6 +72,7 @@ class Service:
         self._refused_origins: set[str] = set()
         self.sio = socketio_server(
             stock=settings.transport == "stock",
+            max_send_buffer_bytes=settings.max_send_buffer_bytes,
             async_mode="aiohttp",
             # Above the message limit, so that the server sees an oversized message and says why.
             max_http_buffer_size=self.limits.transport_bytes,
@@ -86,7 +87,7 @@ class Service:
         logging.getLogger("engineio.server").addFilter(StaleMessageFilter())  # no log flood from cut-off clients
         self.observer = Fanout()  # relay, metrics, the admin dashboard and the cluster join below
         self.registry.on_loaded.append(lambda room: self.observer.page_opened(room.title))
-        self.wire = wire = SocketIOWire(self.sio)
+        self.wire = wire = SocketIOWire(self.sio, self.observer)
         self.relay = Relay(self.registry, wire, self.tasks, self.observer)
         self.sessions = Sessions(
             self.registry,
@@ -317,7 +318,7 @@ async def serve(settings: Settings) -> int:
         log.error("python-socketio/python-engineio lack what --transport lean needs (%s): %s", ", ".join(missing), hint)
         return 2
     if settings.transport == "stock":
-        log.info("Socket.IO on python-socketio as shipped (--transport stock): slower, no private hooks")
+        log.info("Socket.IO on python-socketio as shipped (--transport stock): slower; bounded queues only")
     service = Service(settings)
     runner = web.AppRunner(service.app, handle_signals=False, access_log=None)
     try:

@@ -92,6 +92,14 @@ OPTIONS: tuple[Option, ...] = (
         "(a 2 MB page's full state is ~3-5 MB; the transport accepts twice this so the server can say why).",
         int,
     ),
+    Option(
+        "max_send_buffer_bytes",
+        32 * MIB,
+        "Most unsent output one connection may have queued (its answers and the pages' changes): a client "
+        'that does not read is cut off above it (logged, `collab_connections_cut{reason="send_buffer"}`). '
+        "At least `--max-message-bytes`; 0: no limit.",
+        int,
+    ),
     # ---- access control and abuse limits (docs/security.md) ----
     Option(
         "allow_readonly",
@@ -230,6 +238,7 @@ class Settings:
     rcfeed_port: int = default("rcfeed_port", int)
     unload_idle_s: float = default("unload_idle_s", float)
     max_message_bytes: int = default("max_message_bytes", int)
+    max_send_buffer_bytes: int = default("max_send_buffer_bytes", int)
     allow_readonly: bool = default("allow_readonly", bool)
     anonymous: bool = default("anonymous", bool)
     recheck_s: float = default("recheck_s", float)
@@ -271,6 +280,9 @@ class Settings:
             raise ConfigError("--redis must be a redis://, rediss:// or unix:// URL")
         if self.max_message_bytes < 64 * 1024:
             raise ConfigError("--max-message-bytes must be at least 65536")
+        if self.max_send_buffer_bytes and self.max_send_buffer_bytes < self.max_message_bytes:
+            # else one legal message (a large page's state) to a client would always cut it off
+            raise ConfigError("--max-send-buffer-bytes must be 0 or at least --max-message-bytes")
         if self.token_secret and len(self.token_secret.encode()) < 32:
             raise ConfigError("the token secret must be at least 32 bytes long (HS256)")
         if bool(self.tls_cert) != bool(self.tls_key):

@@ -38,6 +38,10 @@ class Observer:
     def rejected(self, title: str, user: str, reason: str) -> None:
         """A message from a connection was refused (``reason`` is a protocol error code)."""
 
+    def connection_cut(self, reason: str) -> None:
+        """The transport cut a connection off: ``bad_packet`` (a Socket.IO packet it never accepts) or
+        ``send_buffer`` (more unsent output than ``--max-send-buffer-bytes``)."""
+
     def save_started(self, title: str) -> None:
         """A save cycle of the page began."""
 
@@ -88,6 +92,10 @@ class Fanout(Observer):
     def rejected(self, title: str, user: str, reason: str) -> None:
         for o in self.observers:
             o.rejected(title, user, reason)
+
+    def connection_cut(self, reason: str) -> None:
+        for o in self.observers:
+            o.connection_cut(reason)
 
     def save_started(self, title: str) -> None:
         for o in self.observers:

@@ -31,6 +31,9 @@ RESTRAINED_CONNECT_DELAY_MAX_S: Final = 16.0
 RESTRAINED_DROPS_S: Final = 0.2
 # How much of the message budget one explicit save costs (each may write to the wiki).
 SAVE_COST: Final = 10.0
+# A large answer (sync step 2 to a step 1, every awareness state to a query) costs one message of the
+# budget per this many bytes: asking for a 2 MB page again and again is a flood like any other.
+ANSWER_BYTES_PER_MESSAGE: Final = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,12 @@ class TokenBucket:
         self.rate = rate
         self.capacity = capacity
         self.tokens = capacity
+        self.stamp = now
+
+    def charge(self, now: float, cost: float) -> None:
+        """Take ``cost`` tokens even when fewer are held: the bucket goes into debt (at most one full
+        bucket's worth, so a debt is always repaid within ``capacity / rate`` seconds)."""
+        self.tokens = max(-self.capacity, min(self.capacity, self.tokens + (now - self.stamp) * self.rate) - cost)
         self.stamp = now
 
     def take(self, now: float, cost: float = 1.0) -> bool:
@@ -207,6 +216,21 @@ class Limiter:
                 return "rate_user"
         budget.dropped = 0
         return None
+
+    def answer(self, budget: Budget, user_key: str | None, nbytes: int) -> None:
+        """Charge the answer of ``nbytes`` a request produced (``ANSWER_BYTES_PER_MESSAGE`` bytes cost one
+        message), after the request itself was admitted: the answer is sent (the client needs it), and the
+        budget goes into debt, so the messages that follow a run of large answers are throttled."""
+        cost = nbytes / ANSWER_BYTES_PER_MESSAGE
+        now = self.clock()
+        if budget.bucket is not None:
+            budget.bucket.charge(now, cost)
+        rate = self.limits.user_updates_per_s
+        if user_key is not None and rate:
+            bucket = self._user_buckets.get(user_key)
+            if bucket is None:
+                bucket = self._user_buckets[user_key] = TokenBucket(rate, rate * BURST_S, now)
+            bucket.charge(now, cost)
 
     def drop(self, budget: Budget) -> Drop:
         """Record a dropped message: ``first`` of a run (tell the client), ``again``, or ``flood`` (cut it off)."""

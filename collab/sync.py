@@ -7,6 +7,7 @@ read-only editor, refused when it writes with a Yjs client id that belongs to an
 the server lacks, checked against the page size limit, then applied with the connection's typed origin;
 awareness is relayed (the client ids it announces become the user's); a query is answered with every
 awareness state.
+Large answers (step 2, awareness states) count against the rate limit in proportion to their size.
 Rate limits and bad input cost the connection: a throttled run is asked for again, strikes and floods end
 in a disconnect (``limits.py`` decides, this applies).
 """
@@ -60,7 +61,7 @@ async def receive(sessions: Sessions, sid: str, title: Any, msg: Any) -> None:
             joined.resync = False
             await sessions.send_y(sid, title, p.sync_step1(room.state_vector()))
             if joined.resend_state and message.kind != "step1":
-                await sessions.send_y(sid, title, p.sync_step2(room.full_state()))
+                await _answer(sessions, conn, title, p.sync_step2(room.full_state()))
             joined.resend_state = False
             if message.kind in ("step2", "update"):
                 return
@@ -77,7 +78,7 @@ async def _handle(sessions: Sessions, conn: Connection, joined: Joined, room: Pa
     if kind == "step1":
         p.check_state_vector(message.payload)
         await sessions.registry.store.durable()  # the answer may hold updates still being logged (cluster)
-        await sessions.send_y(conn.sid, room.title, p.sync_step2(room.update_since(message.payload)))
+        await _answer(sessions, conn, room.title, p.sync_step2(room.update_since(message.payload)))
     elif kind in ("step2", "update"):
         try:
             info = p.check_update(message.payload)
@@ -118,7 +119,15 @@ async def _handle(sessions: Sessions, conn: Connection, joined: Joined, room: Pa
     elif kind == "query":
         snapshot = room.awareness_snapshot()
         if snapshot is not None:
-            await sessions.send_y(conn.sid, room.title, p.awareness_message(snapshot))
+            await _answer(sessions, conn, room.title, p.awareness_message(snapshot))
+
+
+async def _answer(sessions: Sessions, conn: Connection, title: str, message: bytes) -> None:
+    """Send the answer to a request, charged to the connection's rate limit in proportion to its size."""
+    if conn.budget is not None:
+        user_key = conn.identity.user_key if conn.identity is not None else None
+        sessions.limiter.answer(conn.budget, user_key, len(message))
+    await sessions.send_y(conn.sid, title, message)
 
 
 async def _fits(sessions: Sessions, conn: Connection, room: PageRoom, update: bytes) -> bool:

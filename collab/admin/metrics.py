@@ -75,6 +75,14 @@ class Metrics(Observer):
         self.rejected_messages = counter(
             "collab_messages_rejected", "Messages refused, by reason (protocol error code).", "reason"
         )
+        self.connections_cut = counter(
+            "collab_connections_cut",
+            "Connections the transport cut off, by reason: bad_packet (a refused Socket.IO packet), "
+            "send_buffer (over --max-send-buffer-bytes of unsent output).",
+            "reason",
+        )
+        for reason in ("bad_packet", "send_buffer"):
+            self.connections_cut.labels(reason)
         for result in ("ok", "noop", "failed"):
             self.saves.labels(result)  # present (at 0) before the first save
 
@@ -91,6 +99,9 @@ class Metrics(Observer):
 
     def rejected(self, title: str, user: str, reason: str) -> None:
         self.rejected_messages.labels(reason).inc()
+
+    def connection_cut(self, reason: str) -> None:
+        self.connections_cut.labels(reason).inc()
 
     def save_finished(self, title: str, revid: int | None, seconds: float, error: str | None) -> None:
         if error is not None:

@@ -18,15 +18,23 @@ import socketio
 from .. import protocol as p
 from ..errors import CollabError
 from ..session import Sessions
+from .bounds import BoundedEngine, StockServer, guard_packets
 from .transport import LeanServer
 from .wire import SocketIOWire
 
 log = logging.getLogger(__name__)
 
 
-def socketio_server(*, stock: bool, **kwargs: Any) -> socketio.AsyncServer:
-    """python-socketio's server: on the lean transport, or as shipped (``stock``)."""
-    return socketio.AsyncServer(**kwargs) if stock else LeanServer(**kwargs)
+def socketio_server(*, stock: bool, max_send_buffer_bytes: int = 0, **kwargs: Any) -> socketio.AsyncServer:
+    """python-socketio's server: on the lean transport, or as shipped (``stock``); either way on a
+    :class:`~collab.sio.bounds.BoundedEngine` (at most ``max_send_buffer_bytes`` queued for each connection,
+    0: no limit) with its binary packets guarded (:func:`~collab.sio.bounds.guard_packets`)."""
+    sio = StockServer(**kwargs) if stock else LeanServer(**kwargs)
+    if not isinstance(sio.eio, BoundedEngine):  # python-socketio no longer builds its engine the way we rely on
+        raise RuntimeError("python-socketio did not build its Engine.IO server with our class: unsupported version")
+    sio.eio.max_send_buffer_bytes = max_send_buffer_bytes
+    guard_packets(sio)
+    return sio
 
 
 class SocketIOServer:

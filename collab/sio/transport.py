@@ -44,8 +44,8 @@ from engineio import packet as eio_packet
 from engineio.async_drivers import aiohttp as aiohttp_driver
 from engineio.async_socket import AsyncSocket
 
+from .bounds import MAX_BINARY_HEADER_BYTES, BoundedEngine, PacketRefused, refusal
 from .frames import NOT_Y, Y_HEADER, Frames, y_title
-from .lightqueue import LightQueue
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,8 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
                 await self._frame(msg.data)
         except engineio.exceptions.SocketIsClosedError:
             pass
+        except PacketRefused as exc:  # before python-socketio buffers what it announces
+            server.cut(self.sid, "bad_packet", str(exc))
         except (ValueError, engineio.exceptions.UnknownPacketError) as exc:  # not Engine.IO: hang up
             log.info("closing the WebSocket of %s: a frame that is not Engine.IO (%s)", self.sid, exc)
         except Exception:  # same as the library: log, then end the connection properly
@@ -119,15 +121,24 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
             sid = self.server.fast_sid(self.sid)
             title = self._y_title(data) if sid is not None else NOT_Y
             if title is NOT_Y:
-                await self._message(data[1:])
+                await self._packet(data[1:])
             else:
                 self.fast_pending = (sid, title)  # the attachment is the next frame
         else:
-            await self._message(data[1:])
+            await self._packet(data[1:])
+
+    async def _packet(self, packet: str) -> None:
+        """A Socket.IO packet other than an ack-less ``y`` header: refused (:func:`bounds.refusal`) or
+        handed to python-socketio."""
+        if (why := refusal(packet)) is not None:
+            raise PacketRefused(why)
+        await self._message(packet)
 
     def _y_title(self, header: str) -> Any:
         if header == self.last_header:  # an editor sends the same header with every keystroke
             return self.last_title
+        if len(header) > MAX_BINARY_HEADER_BYTES:
+            raise PacketRefused(f"a y header of {len(header)} characters (limit {MAX_BINARY_HEADER_BYTES})")
         title = y_title(header)
         if isinstance(title, str):
             self.last_header, self.last_title = header, title
@@ -240,9 +251,9 @@ class LeanWebSocket(aiohttp_driver.WebSocket):  # type: ignore[misc]
         return self._sock
 
 
-class LeanEngine(engineio.AsyncServer):  # type: ignore[misc]
-    """python-engineio's server, handing out :class:`LeanSocket` sockets with light queues, on WebSockets
-    that decline compression."""
+class LeanEngine(BoundedEngine):
+    """python-engineio's server, handing out :class:`LeanSocket` sockets with light, bounded queues
+    (:class:`~collab.sio.bounds.BoundedEngine`), on WebSockets that decline compression."""
 
     fast_handler: FastHandler | None = None
     sio: socketio.AsyncServer | None = None
@@ -251,9 +262,6 @@ class LeanEngine(engineio.AsyncServer):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._async = {**self._async, "websocket": LeanWebSocket}
-
-    def create_queue(self, *args: Any, **kwargs: Any) -> LightQueue:
-        return LightQueue()
 
     async def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
         if event == "connect":

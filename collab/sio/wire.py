@@ -1,9 +1,13 @@
 """The core's :class:`collab.relay.Wire` port on python-socketio's default namespace: sending to one connection,
 broadcasting one event encoded once to many, and disconnecting (with the TCP connection closed too, for
-clients cut off for flooding)."""
+clients cut off for flooding); and cutting off connections the transport refuses to hold more for
+(``bounds.py``: a refused packet, a full send buffer)."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import logging
 from collections.abc import Collection
 from typing import Any
 
@@ -11,18 +15,28 @@ import engineio
 import socketio
 
 from .. import protocol as p
+from ..events import Observer
+from .bounds import BoundedEngine
 from .frames import encoded, encoded_y
+from .lightqueue import LightQueue
 from .transport import LeanServer
+
+log = logging.getLogger(__name__)
 
 
 class SocketIOWire:
     """The :class:`collab.relay.Wire` port over python-socketio's default namespace."""
 
-    def __init__(self, sio: socketio.AsyncServer) -> None:
+    def __init__(self, sio: socketio.AsyncServer, observer: Observer | None = None) -> None:
         self.sio = sio
         self.lean = isinstance(sio, LeanServer)
+        self.observer = observer or Observer()
         self._eio_sids: dict[str, str] = {}  # Socket.IO sid -> Engine.IO sid (lean delivery)
         self._tcp_close: dict[str, Any] = {}  # Socket.IO sid -> its TCP transport's close()
+        self._tcp: dict[str, Any] = {}  # Engine.IO sid -> its TCP transport (cut-offs)
+        self._closing: set[asyncio.Task[None]] = set()  # Engine.IO disconnects of cut-off polling clients
+        if isinstance(sio.eio, BoundedEngine):
+            sio.eio.on_cut = self.cut
 
     def opened(self, sid: str, environ: dict[str, Any]) -> None:
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
@@ -31,10 +45,40 @@ class SocketIOWire:
         transport = getattr(environ.get("aiohttp.request"), "transport", None)
         if transport is not None:
             self._tcp_close[sid] = transport.close
+            if eio_sid is not None:
+                self._tcp[eio_sid] = transport
+        sock = self.sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
+        queue = getattr(sock, "queue", None)
+        if isinstance(queue, LightQueue) and eio_sid is not None:
+            queue.on_overflow = functools.partial(self._overflowed, sid, eio_sid)
 
     def closed(self, sid: str) -> None:
-        self._eio_sids.pop(sid, None)
+        eio_sid = self._eio_sids.pop(sid, None)
         self._tcp_close.pop(sid, None)
+        if eio_sid is not None:
+            self._tcp.pop(eio_sid, None)
+
+    def _overflowed(self, sid: str, eio_sid: str, would_hold: int) -> None:
+        limit = self.sio.eio.max_send_buffer_bytes
+        self.cut(eio_sid, "send_buffer", f"{would_hold} bytes unsent, over --max-send-buffer-bytes {limit} (sid={sid})")
+
+    def cut(self, eio_sid: str, reason: str, detail: str) -> None:
+        """Cut a connection off at once, for a reason of the transport's (``bad_packet``, ``send_buffer``):
+        logged, counted (``Observer.connection_cut``), its TCP connection aborted (nothing more is read from
+        it or written to it; the read loop ends and the usual disconnect follows). A connection whose TCP
+        transport is not known (long-polling) gets an Engine.IO disconnect instead."""
+        log.warning("cutting off connection %s: %s", eio_sid, detail)
+        self.observer.connection_cut(reason)
+        transport = self._tcp.pop(eio_sid, None)
+        if transport is None:
+            sock = self.sio.eio.sockets.get(eio_sid)
+            transport = getattr(sock, "_transport", None)  # a lean socket knows its own
+        if transport is not None:
+            transport.abort()
+        else:
+            task = asyncio.ensure_future(self.sio.eio.disconnect(eio_sid))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     async def send(self, sid: str, event: str, *args: Any) -> None:
         await self.sio.emit(event, args, to=sid)

@@ -145,3 +145,19 @@ def test_the_transport_limit_is_above_the_message_limit():
     assert sixteen.transport_bytes > sixteen.max_message_bytes
     assert sixteen.document_limit(2_097_152) == 2_097_152
     assert Limits(max_document_bytes=10).document_limit(2_097_152) == 10
+
+
+def test_large_answers_cost_the_budget_in_proportion_and_run_it_into_debt():
+    clock = Clock()
+    limiter = Limiter(Limits(updates_per_s=100, user_updates_per_s=300), clock)
+    budget = limiter.open("10.0.0.1")
+    assert budget.bucket is not None and budget.bucket.tokens == 500
+    three_mb = 3 * MIB  # a 2 MB page's state
+    limiter.answer(budget, "Alice", three_mb)
+    assert budget.bucket.tokens == 500 - three_mb / limits.ANSWER_BYTES_PER_MESSAGE  # 192 messages' worth
+    for _ in range(5):
+        limiter.answer(budget, "Alice", three_mb)
+    assert budget.bucket.tokens == -500  # in debt, at most one bucket's worth
+    assert limiter.message(budget, "Alice") == "rate_connection"  # what follows is throttled
+    clock.now += 10  # ... until the debt is repaid at the rate
+    assert limiter.message(budget, "Alice") is None

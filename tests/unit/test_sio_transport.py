@@ -56,3 +56,46 @@ async def test_the_light_queue_behaves_as_asyncio_queue_for_one_consumer():
     for _ in range(201):
         q.task_done()
     await asyncio.wait_for(joined, 1)
+
+
+def test_binary_packets_announcing_other_than_one_attachment_or_a_huge_header_are_refused():
+    from collab.sio.bounds import MAX_BINARY_HEADER_BYTES, refusal
+
+    placeholder = '["y","Page",{"_placeholder":true,"num":0}]'
+    assert refusal("51-" + placeholder) is None
+    assert refusal('2["join","Page"]') is None  # text events carry nothing to buffer
+    assert refusal("59999-" + placeholder) is not None
+    assert refusal("51234567890-" + placeholder) is not None  # python-socketio accepts up to 10 digits
+    assert refusal("50-" + placeholder) is not None
+    assert refusal("5-" + placeholder) is not None and refusal("5" + placeholder) is not None
+    assert refusal("61-[1]") is None and refusal("62-[1,2]") is not None  # binary acks alike
+    assert refusal("51-" + '["y","' + "x" * MAX_BINARY_HEADER_BYTES + '",{}]') is not None
+
+
+async def test_a_light_queue_over_its_limit_drops_everything_and_says_so_once():
+    from engineio import packet as eio_packet
+
+    overflows: list[int] = []
+    queue = LightQueue(limit=1000)
+    queue.on_overflow = overflows.append
+    queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, b"x" * 600))
+    assert queue.nbytes == 600
+    queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, b"y" * 600))  # 1,200 > 1,000
+    assert overflows == [1200] and queue.empty() and queue.nbytes == 0 and queue.overflowed
+    queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, b"z"))  # the connection is being cut off
+    queue.put_nowait(None)  # ... but the writer's stop mark still gets through
+    assert queue.qsize() == 1 and queue.get_nowait() is None and overflows == [1200]
+    queue.task_done()
+    await asyncio.wait_for(queue.join(), 1)  # whoever waited for the dropped packets is released
+
+
+async def test_a_light_queue_counts_what_it_hands_out():
+    from engineio import packet as eio_packet
+
+    queue = LightQueue(limit=1000)
+    for _ in range(3):
+        queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, "a" * 300))
+    assert queue.nbytes == 900
+    queue.get_nowait()
+    queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, "b" * 300))  # 900 again: fits
+    assert queue.nbytes == 900 and not queue.overflowed
