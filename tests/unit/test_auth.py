@@ -217,3 +217,13 @@ async def test_anonymous_access_is_asked_without_a_cookie_and_names_the_client_a
     grant = await Authorizer(wiki).authorize(identity, "garbage", "Page")
     assert grant.user == "1.2.3.4" and grant.anonymous
     assert wiki.asked[-1] == ("access", "Page", "None", "1.2.3.4")
+
+
+async def test_reading_needs_the_read_right_only_even_with_read_only_joins_off():
+    identity = Identity("Alice", False, "session", "1.2.3.4")
+    protected = FakeWiki(sessions={"good": "Alice"}, cannot_edit={"*": "the page is protected"})
+    assert (await Authorizer(protected, allow_readonly=False).readable(identity, "good", "Page")).title == "Page"
+    private = FakeWiki(sessions={"good": "Alice"}, cannot_read={"*": "private"})
+    with pytest.raises(Refused) as refused:
+        await Authorizer(private).readable(identity, "good", "Page")
+    assert refused.value.reason == "forbidden"

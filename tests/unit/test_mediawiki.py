@@ -1,12 +1,18 @@
-"""The MediaWiki adapter's pure part (collab/mediawiki.py): a named user's access to a page, read from the
-bot's answer to one query (users' rights and blocks, the page's protection). Against the dev wiki:
+"""The MediaWiki adapter (collab/mediawiki/): a named user's access to a page, read from the bot's answer to one
+query (users' rights and blocks, the page's protection, its namespace and content model); the editor's calls
+never follow a redirect with the editor's cookie (a local aiohttp server). Against the dev wiki:
 tests/test_auth.py."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from aiohttp import web
+
+from collab.errors import WikiUnavailable
 from collab.mediawiki import named_access
+from collab.mediawiki.editor import Editor
 
 
 def _query(user: dict[str, Any], page: dict[str, Any]) -> dict[str, Any]:
@@ -104,3 +110,33 @@ def test_user_css_and_js_are_editable_by_their_owner_with_editmyuser_rights_and_
 
 def test_special_pages_are_never_editable():
     assert not _in("Special:Version", -1).can_edit
+
+
+async def test_the_editors_calls_never_follow_a_redirect_with_the_cookie():
+    followed: list[str | None] = []
+
+    async def api(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/elsewhere/api.php")
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        followed.append(request.headers.get("Cookie"))
+        return web.json_response({"query": {"userinfo": {"id": 2, "name": "Alice"}}})
+
+    app = web.Application()
+    app.router.add_get("/w/api.php", api)
+    app.router.add_get("/elsewhere/api.php", elsewhere)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    editor = Editor(f"http://{host}:{port}/w/api.php", timeout_s=5, user_agent="test")
+    editor.open()
+    try:
+        with pytest.raises(WikiUnavailable) as raised:
+            await editor.whoami("wiki_session=secret")
+        assert "redirect" in raised.value.message and "/elsewhere/api.php" in raised.value.message
+        assert followed == []  # the cookie never went anywhere else
+    finally:
+        await editor.close()
+        await runner.cleanup()
