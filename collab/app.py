@@ -116,7 +116,8 @@ class Service:
         )
         self.sessions.committer = self.commits  # the one link back: last editor left, explicit saves
         SocketIOServer(self.sio, wire, self.sessions)
-        self.guesses = Guesses()  # wrong bearer tokens per address: admin views, /metrics, the revisions route
+        # Wrong bearer tokens per address: admin views, /metrics, the revisions route.
+        self.guesses = Guesses(on_throttled=lambda: self.sessions.rejected("bearer_guesses"))
         address_of = self.sessions.client_ip
         self.metrics = Metrics(
             connections=lambda: len(self.sessions.connections),

@@ -498,6 +498,8 @@ async def test_wrong_bearer_tokens_are_throttled_per_address(collab_server: Serv
     # the right token waits too, and so do the other bearer checks of this address
     assert get_json(f"{server.url}/api/sessions", {"Authorization": f"Bearer {admin_token}"})[0] == 429
     assert get_json(f"{server.url}/metrics", {"Authorization": f"Bearer {admin_token}-metrics"})[0] == 429
+    status, body = get_json(f"{server.url}/api/sessions", {"Authorization": f"Bearer {admin_token}"})
+    assert status == 429 and body["error"]["code"] == "ratelimited"
 
 
 # ---- the data directory ------------------------------------------------------------------------------

@@ -57,8 +57,10 @@ class Guesses:
         interval_s: float = GUESS_INTERVAL_S,
         max_keys: int = MAX_GUESSERS,
         clock: Callable[[], float] = time.monotonic,
+        on_throttled: Callable[[], None] = lambda: None,
     ) -> None:
         self.burst, self.interval_s, self.max_keys, self.clock = burst, interval_s, max_keys, clock
+        self.on_throttled = on_throttled  # counts each refusal (metrics label ``bearer_guesses``)
         self._left: dict[str, tuple[float, float]] = {}  # address -> (tokens left, when counted)
 
     def _tokens(self, address: str, now: float) -> float:
@@ -70,6 +72,7 @@ class Guesses:
         now = self.clock()
         if self._tokens(address, now) < 1:
             wait = (1 - self._tokens(address, now)) * self.interval_s
+            self.on_throttled()
             raise Refused(
                 f"too many wrong tokens from your address: try again in {wait:.0f} s",
                 code="ratelimited",
