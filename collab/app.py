@@ -22,17 +22,19 @@ from typing import Any
 from aiohttp import web
 
 from .admin import AdminAuth, AdminHub, Metrics, SessionView, sqlite_bytes
-from .auth import Authorizer
+from .admin.auth import Guesses, bearer_token, token_matches
+from .auth import Authorizer, Identity
 from .cluster import Cluster
 from .commit import CommitManager
 from .config import STATIC_DIR, Settings
-from .errors import CollabError, WikiError
+from .errors import CollabError, InvalidTitle, Refused, WikiError
 from .events import Fanout, Observer
 from .lease import CommitLease, SoleCommitter
 from .limits import Limits
 from .mediawiki import MediaWiki
 from .moves import PageMoves
 from .origins import OriginPolicy, origin_of, parse_networks
+from .protocol import error
 from .recheck import recheck_loop
 from .registry import Registry
 from .relay import Relay
@@ -40,7 +42,7 @@ from .session import Sessions
 from .sio import SocketIOServer, SocketIOWire, StaleMessageFilter, check_internals, socketio_server
 from .store import SQLiteStore, Store
 from .tasks import TaskSet
-from .titles import normalise_title
+from .titles import check_title, normalise_title
 from .watch import OutsideEditWatcher
 
 log = logging.getLogger(__name__)
@@ -89,18 +91,21 @@ class Service:
         self.registry.on_loaded.append(lambda room: self.observer.page_opened(room.title))
         self.wire = wire = SocketIOWire(self.sio, self.observer)
         self.relay = Relay(self.registry, wire, self.tasks, self.observer)
+        self.authorizer = Authorizer(
+            self.wiki,
+            token_secret=settings.token_secret,
+            token_audience=settings.token_audience,
+            token_issuer=settings.token_issuer,
+            anonymous=settings.anonymous,
+            allow_readonly=settings.allow_readonly,
+        )
         self.sessions = Sessions(
             self.registry,
             self.wiki,
             self.relay,
             wire,
             self.tasks,
-            authorizer=Authorizer(
-                self.wiki,
-                token_secret=settings.token_secret,
-                anonymous=settings.anonymous,
-                allow_readonly=settings.allow_readonly,
-            ),
+            authorizer=self.authorizer,
             limits=self.limits,
             observer=self.observer,
             trusted_proxies=parse_networks(settings.trusted_proxy),
@@ -119,12 +124,17 @@ class Service:
         )
         self.sessions.committer = self.commits  # the one link back: last editor left, explicit saves
         SocketIOServer(self.sio, wire, self.sessions)
+        # Wrong bearer tokens per address: admin views, /metrics, the revisions route.
+        self.guesses = Guesses(on_throttled=lambda: self.sessions.rejected("bearer_guesses"))
+        address_of = self.sessions.client_ip
         self.metrics = Metrics(
             connections=lambda: len(self.sessions.connections),
             pages_open=lambda: len(self.registry.rooms),
             editors=lambda: sum(len(c.pages) for c in self.sessions.connections.values()),
             log_bytes=self._log_bytes,
             token=settings.metrics_token,
+            guesses=self.guesses,
+            address_of=address_of,
         )
         sessions = SessionView(
             self.registry,
@@ -134,8 +144,8 @@ class Service:
             wiki_api=settings.wiki_api,
             node=f"{socket.gethostname()}:{settings.port}",
         )
-        admin_auth = AdminAuth(self.wiki, group=settings.admin_group, token=settings.admin_token)
-        self.admin = AdminHub(self.sio, sessions, admin_auth, self.tasks)
+        admin_auth = AdminAuth(self.wiki, group=settings.admin_group, token=settings.admin_token, guesses=self.guesses)
+        self.admin = AdminHub(self.sio, sessions, admin_auth, self.tasks, address_of=address_of)
         self.observer.observers += [self.relay, self.metrics, self.admin]
         if self.cluster is not None:
             self._bind_cluster(self.cluster, sessions)
@@ -253,12 +263,58 @@ class Service:
         return web.json_response({"ok": ok, **checks}, status=200 if ok else 503)
 
     async def page_revisions(self, request: web.Request) -> web.Response:
-        title = normalise_title(request.match_info["title"])
+        """``GET /api/pages/{title}/revisions``: the co-authors of each revision saved here, for whoever may read
+        the page as a join would decide (wiki session cookie, a signed token as ``Authorization: Bearer``, the
+        anonymous user where allowed), or the admin token. 403 (429 when throttled, 400 for a bad title,
+        503 when the wiki cannot tell) with the protocol's error shape otherwise."""
+        address = self.sessions.client_ip(request.remote or "", request.headers.get("X-Forwarded-For"))
+        try:
+            title = normalise_title(check_title(request.match_info["title"]))
+            title = await self._readable_title(request, title, address)
+        except Refused as exc:
+            log.info("revisions of %r refused ip=%s: %s", request.match_info["title"][:200], address, exc.message)
+            return web.json_response(error(exc.code, exc.message), status=429 if exc.code == "ratelimited" else 403)
+        except InvalidTitle as exc:
+            return web.json_response(error("invalidtitle", exc.message), status=400)
+        except WikiError as exc:
+            return web.json_response(error("wikiunavailable", f"cannot ask the wiki: {exc.message}"), status=503)
         revisions = [
             {"revid": r.revid, "timestamp": r.timestamp, "coauthors": r.coauthors, "summary": r.summary}
             for r in self.store.revisions(title)
         ]
         return web.json_response({"title": title, "revisions": revisions})
+
+    async def _readable_title(self, request: web.Request, title: str, address: str) -> str:
+        """The wiki's title for ``title`` if the request's credentials may read it (the admin token: any).
+
+        Raises Refused (forbidden, or ratelimited: wrong bearer tokens or requests per address), WikiError.
+        """
+        given = bearer_token(request.headers.get("Authorization", ""))
+        cookie: str | None = None
+        if given is not None:
+            self.guesses.check(address)
+            if token_matches(given, self.settings.admin_token):
+                return title
+            if self.authorizer.tokens is None:
+                self.guesses.failed(address)
+                raise Refused(
+                    "the bearer token is not the admin token and this server accepts no signed tokens",
+                    code="forbidden",
+                    reason="token_disabled",
+                )
+            try:
+                claims = self.authorizer.tokens.verify(given)
+            except Refused:
+                self.guesses.failed(address)
+                raise
+            identity = Identity(claims.sub, False, "token", address, claims)
+        else:
+            cookie = request.headers.get("Cookie")
+            # Asking the wiki costs it a request: counted like a join of the address, before the wiki is asked.
+            self.sessions.limiter.join(f"ip:{address}", 0)
+            identity = await self.authorizer.identify(cookie, None, address)
+        access = await self.authorizer.readable(identity, cookie if identity.source == "session" else None, title)
+        return access.title
 
     async def index(self, request: web.Request) -> web.StreamResponse:
         page = STATIC_DIR / "index.html"

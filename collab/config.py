@@ -50,6 +50,8 @@ def _bool(value: str) -> bool:
 
 
 MIB: Final = 1024 * 1024
+MIN_SECRET_BYTES: Final = 32
+"""Shortest token secret, admin token and metrics token accepted: guessing 256 bits is out of reach."""
 STATIC_DIR: Final = Path(__file__).parent / "static"
 """The package's browser files: the editor page and bundle (``app``), the admin dashboard (``admin``)."""
 
@@ -124,6 +126,12 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("token_secret_file", "", "File holding the token secret."),
     Option(
+        "token_audience",
+        "",
+        "Required `aud` claim of signed tokens (e.g. this server's URL); empty: `aud` is not checked.",
+    ),
+    Option("token_issuer", "", "Required `iss` claim of signed tokens (e.g. the wiki's URL); empty: not checked."),
+    Option(
         "allowed_origin",
         (),
         "Browser origin allowed to connect (repeatable); the wiki's own origin and this server's are always allowed.",
@@ -186,13 +194,16 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "admin_token",
         "",
-        "Bearer token for scripts and `collab sessions` (admin API and namespace); empty: wiki admins only.",
+        "Bearer token (>= 32 bytes) for scripts and `collab sessions` (admin API and namespace); empty: wiki "
+        "admins only. Prefer the environment variable or `--admin-token-file` (flags show in `ps`).",
     ),
+    Option("admin_token_file", "", "File holding the admin token."),
     Option(
         "metrics_token",
         "",
-        "Bearer token required by `/metrics`; empty: `/metrics` is open, like most exporters.",
+        "Bearer token (>= 32 bytes) required by `/metrics`; empty: `/metrics` is open, like most exporters.",
     ),
+    Option("metrics_token_file", "", "File holding the metrics token."),
     Option(
         "transport",
         "lean",
@@ -244,6 +255,8 @@ class Settings:
     recheck_s: float = default("recheck_s", float)
     token_secret: str = field(default=default("token_secret", str), repr=False)
     token_secret_file: str = default("token_secret_file", str)
+    token_audience: str = default("token_audience", str)
+    token_issuer: str = default("token_issuer", str)
     allowed_origin: tuple[str, ...] = default("allowed_origin", tuple)
     tls_cert: str = default("tls_cert", str)
     tls_key: str = default("tls_key", str)
@@ -260,7 +273,9 @@ class Settings:
     log_level: str = default("log_level", str)
     admin_group: str = default("admin_group", str)
     admin_token: str = field(default=default("admin_token", str), repr=False)
+    admin_token_file: str = default("admin_token_file", str)
     metrics_token: str = field(default=default("metrics_token", str), repr=False)
+    metrics_token_file: str = default("metrics_token_file", str)
     transport: str = default("transport", str)
 
     def __post_init__(self) -> None:
@@ -283,8 +298,14 @@ class Settings:
         if self.max_send_buffer_bytes and self.max_send_buffer_bytes < self.max_message_bytes:
             # else one legal message (a large page's state) to a client would always cut it off
             raise ConfigError("--max-send-buffer-bytes must be 0 or at least --max-message-bytes")
-        if self.token_secret and len(self.token_secret.encode()) < 32:
-            raise ConfigError("the token secret must be at least 32 bytes long (HS256)")
+        for what, secret in (
+            ("the token secret (HS256)", self.token_secret),
+            ("--admin-token", self.admin_token),
+            ("--metrics-token", self.metrics_token),
+        ):
+            if secret and len(secret.encode()) < MIN_SECRET_BYTES:
+                hint = "e.g. `openssl rand -hex 32`"
+                raise ConfigError(f"{what} must be at least {MIN_SECRET_BYTES} bytes long ({hint})")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("--tls-cert and --tls-key go together")
         limits = (self.max_document_bytes, self.updates_per_s, self.user_updates_per_s, self.joins_per_min)
@@ -338,12 +359,18 @@ def settings_from(args: argparse.Namespace, environ: os._Environ[str] | dict[str
         values[opt.name] = opt.default if value is None else value
     values["data_dir"] = Path(values["data_dir"])
     values["bot_password"] = _bot_password(values["bot_password_file"], env)
-    if values["token_secret_file"] and not values["token_secret"]:
-        try:
-            values["token_secret"] = Path(values["token_secret_file"]).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read --token-secret-file: {exc.strerror}") from None
+    for name in ("token_secret", "admin_token", "metrics_token"):
+        path = values[f"{name}_file"]
+        if path and not values[name]:
+            values[name] = _read_secret(path, f"--{name.replace('_', '-')}-file")
     return Settings(**values)
+
+
+def _read_secret(path: str, flag: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {flag} {path}: {exc.strerror}") from None
 
 
 def _bot_password(path: str, env: os._Environ[str] | dict[str, str]) -> str:

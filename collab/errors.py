@@ -103,6 +103,7 @@ REJECTIONS: Final = (
     "document_too_large",  # --max-document-bytes: the change was dropped
     "downgraded",  # a re-check switched an editor to read-only
     "removed",  # a re-check removed an editor from a page
+    "bearer_guesses",  # too many wrong bearer tokens (admin, metrics, revisions) from one address
 )
 
 

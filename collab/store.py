@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sqlite3
+import stat
 import threading
 import time
 from contextlib import closing
@@ -118,6 +120,46 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+DB_NAME = "collab.sqlite3"
+
+
+def secure_data_dir(data_dir: Path) -> list[str]:
+    """Make ``data_dir`` (created if missing) 0700 and the database's files 0600: the log holds the text of
+    pages the wiki may protect from reading. Returns what had to be tightened, for a warning.
+
+    SQLite creates the WAL and shared-memory files with the database file's mode, so the database file is
+    created 0600 before SQLite opens it. A mode that cannot be changed (another owner) is reported, not fatal.
+    """
+    fixed: list[str] = []
+    existed = data_dir.is_dir()
+    data_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    db = data_dir / DB_NAME
+    if not db.exists():
+        os.close(os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    for path, mode in (
+        (data_dir, DIR_MODE),
+        (db, FILE_MODE),
+        (data_dir / f"{DB_NAME}-wal", FILE_MODE),
+        (data_dir / f"{DB_NAME}-shm", FILE_MODE),
+    ):
+        try:
+            current = stat.S_IMODE(path.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if not current & ~mode:
+            continue
+        try:  # a bit beyond the owner's: tighten it (mkdir applies the umask to its mode, so check anyway)
+            path.chmod(mode)
+        except PermissionError as exc:
+            fixed.append(f"{path} is {current:04o} and cannot be changed: {exc.strerror}")
+            continue
+        if existed or path != data_dir:
+            fixed.append(f"{path} was {current:04o}, now {mode:04o}")
+    return fixed
+
+
 class SQLiteStore:
     """SQLite-backed page log. Synchronous by design: each call is a short local write.
 
@@ -129,8 +171,9 @@ class SQLiteStore:
     """
 
     def __init__(self, data_dir: Path) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.path = data_dir / "collab.sqlite3"
+        for problem in secure_data_dir(data_dir):
+            log.warning("data directory too open: %s (it holds the text of read-protected pages)", problem)
+        self.path = data_dir / DB_NAME
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")

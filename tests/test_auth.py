@@ -12,8 +12,11 @@ import json
 import re
 import shutil
 import ssl
+import stat
 import subprocess
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
@@ -25,6 +28,7 @@ import pytest
 import socketio
 
 from collab.dev.devwiki import DevWiki
+from collab.dev.devwiki.commands import MEDIAWIKI_ROOT
 from tests.clients import HeaderClient, JoinRefused, PyClient, refusal
 from tests.plugins.server import CollabProcess, ServerFactory
 from tests.support.net import free_port
@@ -35,7 +39,9 @@ SECRET = "test-token-secret-0123456789abcdefghijklmnop"
 
 
 def mint(secret: str = SECRET, **claims: Any) -> str:
-    body = {"sub": "Alice", "titles": ["*"], "exp": time.time() + 600, **claims}
+    """A token for Alice; without ``titles`` or ``prefixes``, for every page (the empty prefix)."""
+    pages = {} if "titles" in claims or "prefixes" in claims else {"prefixes": [""]}
+    body = {"sub": "Alice", "exp": time.time() + 600, **pages, **claims}
     return jwt.encode(body, secret, algorithm="HS256")
 
 
@@ -249,7 +255,7 @@ async def test_a_valid_session_edits_as_its_user(collab_server: ServerFactory, a
 async def test_a_token_for_page_a_does_not_open_page_b(collab_server: ServerFactory):
     prefix = unique_title("Auth token A")
     server = collab_server(token_secret=SECRET, commit_idle_s=60, commit_max_s=120)
-    client = await PyClient(server.url, auth={"token": mint(titles=[f"{prefix}/*"])}).connect()
+    client = await PyClient(server.url, auth={"token": mint(prefixes=[f"{prefix}/"])}).connect()
     try:
         page = await client.join(f"{prefix}/notes")
         assert page.ack["readonly"] is False
@@ -257,7 +263,7 @@ async def test_a_token_for_page_a_does_not_open_page_b(collab_server: ServerFact
             await client.join(unique_title("Auth token B"))
         assert refused.value.code == "forbidden" and "token" in refused.value.message
         with pytest.raises(JoinRefused):
-            await client.join(prefix)  # the pattern needs the "/"
+            await client.join(prefix)  # the prefix needs the "/"
     finally:
         await client.close()
 
@@ -323,6 +329,186 @@ async def test_a_read_only_token_and_a_blocked_token_user_join_read_only(
             await blocked.close()
     finally:
         admin.unblock(bob.name)
+
+
+async def test_a_token_never_gives_more_than_the_wiki_would_namespace_and_user_scripts_included(
+    collab_server: ServerFactory,
+):
+    """A token naming MediaWiki: pages or another user's script, minted without "ro" (by a careless or old
+    minter), still gives only what the wiki gives its user: the bot reads the namespace protection
+    (editinterface) and the page's content model from the wiki."""
+    server = collab_server(token_secret=SECRET)
+    ordinary = unique_title("Auth token ordinary")
+    cases = {
+        f"MediaWiki:{unique_title('Auth interface')}": "editinterface",
+        "MediaWiki:Collab-test.css": "editsitecss",
+        "User:Bob/collab-test.js": "edituserjs",
+    }
+    client = await PyClient(server.url, auth={"token": mint(titles=[*cases, ordinary])}).connect()
+    try:
+        for title, right in cases.items():
+            page = await client.join(title)
+            assert page.ack["readonly"] is True, title
+            assert right in (await client.wait_status(title, "readonly"))["message"], title
+        assert (await client.join(ordinary)).ack["readonly"] is False  # the same token, an ordinary page
+    finally:
+        await client.close()
+
+
+def run_php_hook(devwiki: DevWiki, tmp_path: Path, title: str, user: str, **env: str) -> str:
+    """The token the documented ``BeforePageDisplay`` hook (docs/security.md, unchanged) gives ``user`` on the
+    edit page of ``title``, run inside the dev wiki as a maintenance script ("" when it gives none)."""
+    php = re.search(r"```php\n(.*?)```", DOCS.read_text(), re.DOTALL)
+    assert php is not None
+    script = tmp_path / "collab_hook.php"
+    script.write_text(
+        f"""<?php
+require_once '{MEDIAWIKI_ROOT}/maintenance/Maintenance.php';
+class CollabHookTest extends Maintenance {{
+    public function execute() {{
+{php.group(1)}
+        $context = new RequestContext();
+        $context->setTitle( Title::newFromText( getenv( 'HOOK_TITLE' ) ) );
+        $context->setUser( User::newFromName( getenv( 'HOOK_USER' ) ) );
+        $context->setRequest( new FauxRequest( [ 'action' => 'edit' ] ) );
+        $out = $context->getOutput();
+        $hook = end( $wgHooks['BeforePageDisplay'] );
+        $hook( $out );
+        $this->output( $out->getJsConfigVars()['wgCollabToken'] ?? '' );
+    }}
+}}
+$maintClass = CollabHookTest::class;
+require_once RUN_MAINTENANCE_IF_MAIN;
+""",
+        encoding="utf-8",
+    )
+    full_env = {"PATH": "/usr/bin:/bin", "MW_CONFIG_FILE": str(devwiki.local_settings), "HOOK_TITLE": title}
+    full_env.update(HOOK_USER=user, COLLAB_TOKEN_SECRET=SECRET, **env)
+    done = subprocess.run(["php", str(script)], env=full_env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr + done.stdout
+    return done.stdout.strip()
+
+
+async def test_a_token_minted_by_the_documented_php_for_a_page_named_star_opens_only_that_page(
+    collab_server: ServerFactory, devwiki: DevWiki, admin: WikiUser, tmp_path: Path
+):
+    admin.edit("*", "A page named after the character that used to be a wildcard.")
+    starred = unique_title("Auth star") + "*"
+    for title in ("*", starred):
+        token = run_php_hook(devwiki, tmp_path, title, "Alice")
+        assert jwt.decode(token, SECRET, algorithms=["HS256"])["titles"] == [title]
+        server = collab_server(token_secret=SECRET)
+        client = await PyClient(server.url, auth={"token": token}).connect()
+        try:
+            page = await client.join(title)
+            assert page.ack["readonly"] is False and page.ack["title"] == title
+            for other in (unique_title("Auth not star"), starred.removesuffix("*"), "Main Page"):
+                with pytest.raises(JoinRefused) as refused:
+                    await client.join(other)
+                assert refused.value.code == "forbidden" and "token does not open" in refused.value.message
+        finally:
+            await client.close()
+            server.stop()
+
+
+async def test_the_documented_php_mints_read_only_tokens_where_the_wiki_says_may_not_edit(
+    collab_server: ServerFactory, devwiki: DevWiki, admin: WikiUser, tmp_path: Path
+):
+    protected = unique_title("Auth php protected")
+    admin.edit(protected, "Protected")
+    admin.protect(protected)
+    for title in (protected, f"MediaWiki:{unique_title('Auth php interface')}"):
+        claims = jwt.decode(run_php_hook(devwiki, tmp_path, title, "Alice"), SECRET, algorithms=["HS256"])
+        assert claims["ro"] is True and claims["sub"] == "Alice", title
+    mine = jwt.decode(run_php_hook(devwiki, tmp_path, unique_title("Auth php open"), "Alice"), SECRET, ["HS256"])
+    assert "ro" not in mine
+
+
+async def test_with_an_audience_and_issuer_only_tokens_minted_for_them_are_accepted(
+    collab_server: ServerFactory, devwiki: DevWiki, tmp_path: Path
+):
+    audience, issuer = "https://collab.example.org", devwiki.url
+    server = collab_server(token_secret=SECRET, token_audience=audience, token_issuer=issuer)
+    title = unique_title("Auth audience")
+    token = run_php_hook(devwiki, tmp_path, title, "Alice", COLLAB_TOKEN_AUDIENCE=audience, COLLAB_TOKEN_ISSUER=issuer)
+    client = await PyClient(server.url, auth={"token": token}).connect()
+    try:
+        assert (await client.join(title)).ack["readonly"] is False
+    finally:
+        await client.close()
+    for claims in ({}, {"aud": "https://other.example.org", "iss": issuer}, {"aud": audience, "iss": "evil"}):
+        refused = await refusal(server.url, auth={"token": mint(titles=[title], **claims)})
+        assert refused["data"]["code"] == "forbidden" and "not valid" in refused["message"], claims
+
+
+# ---- the revisions route -----------------------------------------------------------------------------
+def get_json(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return int(resp.status), json.load(resp)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+
+
+async def test_the_revisions_route_answers_only_who_may_read_the_page_as_a_join_would(
+    collab_server: ServerFactory, alice: WikiUser
+):
+    admin_token = "revisions-admin-token-0123456789abcdef"
+    server = collab_server(token_secret=SECRET, anonymous=False, admin_token=admin_token)
+    title = unique_title("Auth revisions")
+    writer = await PyClient(server.url, cookie=alice.cookie_header()).connect()
+    try:
+        page = await writer.join(title)
+        await writer.wait_until(lambda: page.synced)
+        writer.append(title, "text with co-authors")
+        await writer.wait_until(lambda: not writer._sends)
+        assert (await writer.save(title))["ok"]
+    finally:
+        await writer.close()
+    url = f"{server.url}/api/pages/{urllib.parse.quote(title, safe='')}/revisions"
+    allowed = {
+        "session": {"Cookie": alice.cookie_header()},
+        "token": {"Authorization": f"Bearer {mint(titles=[title])}"},
+        "admin token": {"Authorization": f"Bearer {admin_token}"},
+    }
+    for name, headers in allowed.items():
+        status, body = get_json(url, headers)
+        assert status == 200 and body["revisions"][0]["coauthors"] == ["Alice"], (name, body)
+    refused = {
+        "nothing (anonymous refused)": {},
+        "a forged cookie": {"Cookie": forged_cookie(alice)},
+        "a token for another page": {"Authorization": f"Bearer {mint(titles=[unique_title('Auth other')])}"},
+        "a token of a user the wiki does not know": {
+            "Authorization": f"Bearer {mint(sub='Nobody ' + uuid.uuid4().hex)}"
+        },
+        "a wrong bearer token": {"Authorization": "Bearer not-the-admin-token"},
+    }
+    for name, headers in refused.items():
+        status, body = get_json(url, headers)
+        assert status == 403 and body["ok"] is False and body["error"]["code"] == "forbidden", (name, body)
+        assert body["error"]["message"], name
+
+
+async def test_wrong_bearer_tokens_are_throttled_per_address(collab_server: ServerFactory):
+    admin_token = "throttle-admin-token-0123456789abcdef"
+    server = collab_server(admin_token=admin_token, metrics_token=admin_token + "-metrics")
+    statuses = [get_json(f"{server.url}/api/sessions", {"Authorization": f"Bearer guess-{n}"})[0] for n in range(12)]
+    assert statuses[:10] == [403] * 10 and statuses[10:] == [429, 429]
+    # the right token waits too, and so do the other bearer checks of this address
+    assert get_json(f"{server.url}/api/sessions", {"Authorization": f"Bearer {admin_token}"})[0] == 429
+    assert get_json(f"{server.url}/metrics", {"Authorization": f"Bearer {admin_token}-metrics"})[0] == 429
+    status, body = get_json(f"{server.url}/api/sessions", {"Authorization": f"Bearer {admin_token}"})
+    assert status == 429 and body["error"]["code"] == "ratelimited"
+
+
+# ---- the data directory ------------------------------------------------------------------------------
+def test_a_real_servers_data_directory_and_database_files_are_private(collab_server: ServerFactory):
+    server = collab_server()  # started with the test run's umask (022 here: 0755 directories, 0644 files)
+    server.stop()
+    files = {p.name: stat.S_IMODE(p.stat().st_mode) for p in server.data_dir.iterdir()}
+    assert stat.S_IMODE(server.data_dir.stat().st_mode) == 0o700
+    assert "collab.sqlite3" in files and set(files.values()) == {0o600}, files
 
 
 # ---- origins -----------------------------------------------------------------------------------------

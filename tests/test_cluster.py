@@ -24,7 +24,7 @@ from tests.wikiclient import WikiUser
 
 pytestmark = pytest.mark.asyncio
 
-ADMIN_TOKEN = "cluster-test-admin-token"
+ADMIN_TOKEN = "cluster-test-admin-token-0123456789"
 NGINX_EXAMPLE = Path(__file__).parents[1] / "examples" / "nginx-cluster.conf"
 TOKEN = re.compile(r"\b[ab]\d{4}\b")
 

@@ -13,6 +13,7 @@ ADAPTER_UNITS = {
     "test_sio_transport": COLLAB / "sio" / "transport.py",
     "test_cluster_codec": COLLAB / "cluster" / "codec.py",
     "test_mediawiki": COLLAB / "mediawiki" / "access.py",
+    "test_admin_auth": COLLAB / "admin" / "auth.py",
 }
 
 

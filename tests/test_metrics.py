@@ -137,11 +137,11 @@ async def test_rejected_messages_are_counted_by_reason(collab_server: ServerFact
 
 
 async def test_a_metrics_token_is_required_when_configured(collab_server: ServerFactory):
-    server = collab_server(metrics_token="metrics-secret-123")
+    server = collab_server(metrics_token="metrics-secret-0123456789abcdefghijkl")
     missing = get_metrics(server)
     assert missing.status_code == 401 and missing.headers["WWW-Authenticate"].startswith("Bearer")
     assert get_metrics(server, Authorization="Bearer wrong").status_code == 403
-    assert "collab_connections" in scrape(server, Authorization="Bearer metrics-secret-123")
+    assert "collab_connections" in scrape(server, Authorization="Bearer metrics-secret-0123456789abcdefghijkl")
 
 
 async def test_readyz_and_healthz_stay(collab_server: ServerFactory):

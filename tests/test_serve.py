@@ -76,3 +76,18 @@ async def test_sigterm_drops_connections_so_that_clients_reconnect_rather_than_e
         assert disconnects and disconnects[0]["reason"] == "transport close", node.events
     finally:
         await node.close()
+
+
+def test_admin_and_metrics_tokens_shorter_than_32_bytes_stop_the_start_with_a_clear_message(tmp_path):
+    short = "short-admin-token"
+    (tmp_path / "metrics-token").write_text("short-metrics-token\n")
+    base = ["--wiki-api", f"http://127.0.0.1:{free_port()}/api.php", "--bot-user", "Bot@app", "--data-dir",
+            str(tmp_path / "data")]  # fmt: skip
+    by_flag = serve(*base, "--admin-token", short, password="x" * 32)
+    assert by_flag.returncode == 2 and "--admin-token must be at least 32 bytes" in by_flag.stderr
+    assert short not in by_flag.stderr
+    by_env = serve(*base, password="x" * 32, env={"COLLAB_ADMIN_TOKEN": short})
+    assert by_env.returncode == 2 and "--admin-token must be at least 32 bytes" in by_env.stderr
+    by_file = serve(*base, "--metrics-token-file", str(tmp_path / "metrics-token"), password="x" * 32)
+    assert by_file.returncode == 2 and "--metrics-token must be at least 32 bytes" in by_file.stderr
+    assert not (tmp_path / "data").exists()  # refused before anything started

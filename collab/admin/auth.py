@@ -3,16 +3,19 @@
 Members of the wiki group ``--admin-group`` are recognised by their wiki session cookie, forwarded to the
 wiki's ``meta=userinfo`` exactly like an editor's; scripts send ``--admin-token`` as
 ``Authorization: Bearer <token>`` (or as ``{"token": ...}`` in the Socket.IO ``auth`` payload). The bearer
-and token helpers here also guard ``/metrics`` (:mod:`collab.admin.metrics`).
+and token helpers here also guard ``/metrics`` (:mod:`collab.admin.metrics`) and the revisions route
+(``app.py``). Wrong bearer tokens are throttled per client address (:class:`Guesses`).
 """
 
 from __future__ import annotations
 
 import hmac
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
-from ..errors import NotAuthorized
+from ..errors import NotAuthorized, Refused
 from ..wiki import User
 
 
@@ -34,25 +37,90 @@ class Admin:
         return f"an administrator ({self.name})" if self.via == "wiki" else "an administrator"
 
 
+# Wrong bearer tokens one address may send: a burst of this many, then one every GUESS_INTERVAL_S.
+GUESS_BURST: Final = 10
+GUESS_INTERVAL_S: Final = 6.0
+MAX_GUESSERS: Final = 10_000
+
+
+class Guesses:
+    """Wrong bearer tokens per client address: a token bucket each (``burst`` wrong tokens, then one every
+    ``interval_s``). An address whose bucket is empty has no token checked at all, right or wrong, until it
+    refills: guessing costs time, not just a log line. At most ``max_keys`` addresses are remembered (full
+    buckets are forgotten first, then the oldest), so the memory a flood of addresses costs is bounded.
+    """
+
+    def __init__(
+        self,
+        *,
+        burst: int = GUESS_BURST,
+        interval_s: float = GUESS_INTERVAL_S,
+        max_keys: int = MAX_GUESSERS,
+        clock: Callable[[], float] = time.monotonic,
+        on_throttled: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.burst, self.interval_s, self.max_keys, self.clock = burst, interval_s, max_keys, clock
+        self.on_throttled = on_throttled  # counts each refusal (metrics label ``bearer_guesses``)
+        self._left: dict[str, tuple[float, float]] = {}  # address -> (tokens left, when counted)
+
+    def _tokens(self, address: str, now: float) -> float:
+        left, at = self._left.get(address, (float(self.burst), now))
+        return min(float(self.burst), left + (now - at) / self.interval_s)
+
+    def check(self, address: str) -> None:
+        """Raises :class:`Refused` (``ratelimited``) while ``address`` has used up its wrong guesses."""
+        now = self.clock()
+        if self._tokens(address, now) < 1:
+            wait = (1 - self._tokens(address, now)) * self.interval_s
+            self.on_throttled()
+            raise Refused(
+                f"too many wrong tokens from your address: try again in {wait:.0f} s",
+                code="ratelimited",
+                reason="bearer_guesses",
+            )
+
+    def failed(self, address: str) -> None:
+        """One wrong token from ``address``."""
+        now = self.clock()
+        left = self._tokens(address, now) - 1
+        self._left.pop(address, None)  # re-inserted last: the dict's order is the order of the last guess
+        self._left[address] = (left, now)
+        if len(self._left) > self.max_keys:
+            full = [a for a in self._left if self._tokens(a, now) >= self.burst]
+            for stale in full or [next(iter(self._left))]:
+                del self._left[stale]
+
+    def guessers(self) -> int:
+        """How many addresses are remembered (for tests and the bound)."""
+        return len(self._left)
+
+
 class AdminAuth:
     """Decides who is an admin: the admin token, else the wiki session's groups."""
 
-    def __init__(self, wiki: WhoAmI, *, group: str, token: str) -> None:
+    def __init__(self, wiki: WhoAmI, *, group: str, token: str, guesses: Guesses | None = None) -> None:
         self.wiki = wiki
         self.group = group
         self.token = token
+        self.guesses = guesses or Guesses()
 
-    async def identify(self, *, authorization: str | None, cookie: str | None, token: str | None = None) -> Admin:
-        """The admin behind these credentials. An explicit token wins over the cookie.
+    async def identify(
+        self, *, authorization: str | None, cookie: str | None, token: str | None = None, address: str = ""
+    ) -> Admin:
+        """The admin behind these credentials. An explicit token wins over the cookie. ``address``: the
+        client's, for throttling wrong tokens.
 
         Raises:
             NotAuthorized: no credentials, a wrong token, an anonymous session, or not in the group.
+            Refused: too many wrong tokens from ``address`` lately (``ratelimited``).
             WikiError: the wiki could not be asked (WikiUnavailable when it does not answer).
         """
         given = token if token else bearer_token(authorization or "")
         if given is not None:
+            self.guesses.check(address)
             if token_matches(given, self.token):
                 return Admin("token", "token")
+            self.guesses.failed(address)
             raise NotAuthorized("the admin token is wrong" if self.token else "this server accepts no admin token")
         if not cookie:
             raise NotAuthorized(f"log in to the wiki as a member of the group {self.group!r}")

@@ -17,13 +17,14 @@ import asyncio
 import html
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import socketio
 from aiohttp import web
 
 from ..config import STATIC_DIR
-from ..errors import CollabError, NotAuthorized, WikiError, WikiUnavailable
+from ..errors import CollabError, NotAuthorized, Refused, WikiError, WikiUnavailable
 from ..events import Observer
 from ..origins import same_origin
 from ..protocol import error
@@ -61,8 +62,10 @@ class AdminHub(Observer):
         tasks: TaskSet,
         *,
         push_interval_s: float = PUSH_INTERVAL_S,
+        address_of: Callable[[str, str | None], str] = lambda remote, forwarded_for: remote,
     ) -> None:
         self.sio = sio
+        self.address_of = address_of  # the client's address from the peer's and X-Forwarded-For (trusted proxies)
         self.view = view
         self.auth = auth
         self.tasks = tasks
@@ -212,7 +215,9 @@ class AdminHub(Observer):
 
     async def _identify(self, request: web.Request) -> Admin:
         return await self.auth.identify(
-            authorization=request.headers.get("Authorization"), cookie=request.headers.get("Cookie")
+            authorization=request.headers.get("Authorization"),
+            cookie=request.headers.get("Cookie"),
+            address=self.address_of(request.remote or "", request.headers.get("X-Forwarded-For")),
         )
 
     async def api_sessions(self, request: web.Request) -> web.Response:
@@ -221,6 +226,8 @@ class AdminHub(Observer):
             admin = await self._identify(request)
         except NotAuthorized as exc:
             return web.json_response(error("forbidden", exc.message), status=403)
+        except Refused as exc:
+            return web.json_response(error(exc.code, exc.message), status=429)
         except WikiError as exc:
             return web.json_response(error("wikiunavailable", f"cannot ask the wiki: {exc.message}"), status=503)
         log.debug("admin api=sessions admin=%s via=%s", admin.name, admin.via)
@@ -232,6 +239,8 @@ class AdminHub(Observer):
             admin = await self._identify(request)
         except NotAuthorized as exc:
             return self._refusal(403, "Admins only", exc.message)
+        except Refused as exc:
+            return self._refusal(429, "Too many wrong tokens", exc.message)
         except WikiError as exc:
             return self._refusal(503, "The wiki cannot be reached", f"Cannot check who you are: {exc.message}")
         log.info("admin dashboard opened admin=%s via=%s", admin.name, admin.via)
@@ -280,8 +289,9 @@ class AdminNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                     "cross-origin admin connections must use the admin token", {"code": "forbidden"}
                 )
         try:
+            address = self.hub.address_of(str(environ.get("REMOTE_ADDR", "")), environ.get("HTTP_X_FORWARDED_FOR"))
             admin = await self.hub.auth.identify(
-                authorization=environ.get("HTTP_AUTHORIZATION"), cookie=cookie, token=token
+                authorization=environ.get("HTTP_AUTHORIZATION"), cookie=cookie, token=token, address=address
             )
         except NotAuthorized as exc:
             log.info("admin namespace refused sid=%s: %s", sid, exc.message)

@@ -14,9 +14,10 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 
+from ..errors import Refused
 from ..events import Observer
 from ..protocol import error
-from .auth import bearer_token, token_matches
+from .auth import Guesses, bearer_token, token_matches
 
 # Relaying is an in-process fan-out (sub-millisecond when healthy); saving is a wiki round trip (seconds).
 RELAY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -34,8 +35,12 @@ class Metrics(Observer):
         editors: Callable[[], float],
         log_bytes: Callable[[], float],
         token: str = "",
+        guesses: Guesses | None = None,
+        address_of: Callable[[str, str | None], str] = lambda remote, forwarded_for: remote,
     ) -> None:
         self.token = token
+        self.guesses = guesses or Guesses()  # wrong tokens, per address (shared with the admin views by app.py)
+        self.address_of = address_of
         self.registry = CollectorRegistry(auto_describe=True)
 
         def gauge(name: str, doc: str, read: Callable[[], float]) -> None:
@@ -125,7 +130,7 @@ class Metrics(Observer):
         """``GET /metrics``: the Prometheus text format (or OpenMetrics when asked for).
 
         Open unless the service was given a metrics token; then ``Authorization: Bearer <token>`` is required
-        (401 without a token, 403 with a wrong one).
+        (401 without a token, 403 with a wrong one, 429 after too many wrong ones from the address).
         """
         if self.token:
             given = bearer_token(request.headers.get("Authorization", ""))
@@ -135,7 +140,13 @@ class Metrics(Observer):
                     status=401,
                     headers={"WWW-Authenticate": 'Bearer realm="collab-metrics"'},
                 )
+            address = self.address_of(request.remote or "", request.headers.get("X-Forwarded-For"))
+            try:
+                self.guesses.check(address)
+            except Refused as exc:
+                return web.json_response(error(exc.code, exc.message), status=429)
             if not token_matches(given, self.token):
+                self.guesses.failed(address)
                 return web.json_response(error("forbidden", "wrong metrics token"), status=403)
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
         return web.Response(body=encoder(self.registry), headers={"Content-Type": content_type})

@@ -295,6 +295,8 @@ class Bot:
 
     def _access_of(self, title: str, user: str) -> Access:
         params = {"list": "users", "ususers": user, "usprop": "blockinfo|groups|rights"}
+        # siteinfo's namespaces carry $wgNamespaceProtection; prop=info the page's namespace and content model.
+        params.update(meta="siteinfo", siprop="namespaces")
         data = self._query(prop="info", inprop="protection", titles=title, **params)
         return named_access(data.get("query", {}), title)
 

@@ -1,5 +1,8 @@
 """Calls as the **editor** (who am I, may I edit this page, expand my signature): aiohttp with the editor's
-own Cookie header forwarded, so the wiki itself decides with that user's rights and blocks."""
+own Cookie header forwarded, so the wiki itself decides with that user's rights and blocks.
+
+Redirects are never followed: a redirect would carry the editor's cookie (and the client's address) to
+wherever the answer points; it is a mapped error instead (``--wiki-api`` must be the final URL)."""
 
 from __future__ import annotations
 
@@ -84,9 +87,15 @@ class Editor:
         if forwarded_for:
             headers["X-Forwarded-For"] = forwarded_for
         try:
-            async with self._http.get(self._api_url, params=params, headers=headers) as resp:
+            async with self._http.get(self._api_url, params=params, headers=headers, allow_redirects=False) as resp:
                 if resp.status >= 500:
                     raise WikiUnavailable(f"the wiki answered HTTP {resp.status}")
+                if 300 <= resp.status < 400:
+                    where = resp.headers.get("Location", "?")[:200]
+                    raise WikiUnavailable(
+                        f"the wiki answered HTTP {resp.status} (a redirect to {where}), which is never followed "
+                        "with an editor's cookie: set --wiki-api to the wiki's final api.php URL"
+                    )
                 data: dict[str, Any] = await resp.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise no_answer(exc) from None

@@ -24,8 +24,9 @@ def mint(secret: str = SECRET, **claims: Any) -> str:
 
 
 def test_a_valid_token_gives_its_claims():
-    claims = TokenVerifier(SECRET).verify(mint(sub="alice_smith", titles=["A", "B*"], ro=True))
+    claims = TokenVerifier(SECRET).verify(mint(sub="alice_smith", titles=["A", "B*"], ro=True, prefixes=["C/"]))
     assert claims.sub == "Alice smith" and claims.titles == ("A", "B*") and claims.ro is True
+    assert claims.prefixes == ("C/",)
 
 
 def test_ro_is_optional_and_false_by_default():
@@ -85,24 +86,65 @@ def test_the_verifier_never_shows_its_secret():
 
 
 @pytest.mark.parametrize(
-    ("patterns", "title", "expected"),
+    ("titles", "prefixes", "title", "expected"),
     [
-        (["Page"], "Page", True),
-        (["page"], "Page", True),  # first letter is case-insensitive in MediaWiki
-        (["Page"], "Page B", False),
-        (["Project_X/*"], "Project X/Notes", True),
-        (["Project X/*"], "Project X", False),
-        (["Project X*"], "Project X", True),
-        (["*"], "Anything at all", True),
-        (["Talk:Foo *"], "Talk:Foo bar", True),
-        (["A", "B"], "B", True),
-        (["Foo.bar"], "Fooxbar", False),  # regex characters are literal
-        (["Foo (*)"], "Foo (draft)", True),
-        (["Case"], "CASE", False),
+        (["Page"], [], "Page", True),
+        (["page"], [], "Page", True),  # first letter is case-insensitive in MediaWiki
+        (["Page"], [], "Page B", False),
+        (["Project_X/Notes"], [], "Project X/Notes", True),
+        (["Case"], [], "CASE", False),
+        (["A", "B"], [], "B", True),
+        # "*" is a legal title character: in titles it is only itself, never a wildcard
+        (["*"], [], "*", True),
+        (["*"], [], "Anything at all", False),
+        (["Foo*"], [], "Foobar", False),
+        (["Foo*"], [], "Foo*", True),
+        (["Project X/*"], [], "Project X/Notes", False),
+        # prefixes have their own claim, which no title produces
+        ([], ["Project_X/"], "Project X/Notes", True),
+        ([], ["Project X/"], "Project X", False),
+        ([], ["Talk:Foo "], "Talk:Foo bar", True),
+        ([], ["Talk:Foo "], "Talk:Foobar", False),  # the trailing space counts
+        ([], ["Foo.bar"], "Fooxbar", False),  # nothing is a pattern
+        ([], [""], "Anything at all", True),  # the explicit "every page"
+        (["Other"], ["Course 101/"], "Course 101/Week 1", True),
     ],
 )
-def test_token_titles_match_normalised_titles_with_star_wildcards(patterns: list[str], title: str, expected: bool):
-    assert auth.title_matches(patterns, title) is expected
+def test_token_titles_are_literal_and_prefixes_need_their_own_claim(
+    titles: list[str], prefixes: list[str], title: str, expected: bool
+):
+    assert auth.title_matches(titles, title, prefixes) is expected
+
+
+def test_a_token_with_prefixes_only_is_valid_and_opens_pages_under_them():
+    claims = TokenVerifier(SECRET).verify(mint(titles=None, prefixes=["Course 101/"]))
+    assert claims.titles == () and claims.opens("Course 101/Week 1") and not claims.opens("Course 102")
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [{"titles": [], "prefixes": []}, {"titles": None, "prefixes": None}, {"prefixes": "A/"}, {"prefixes": [1]}],
+)
+def test_a_token_must_name_pages_by_titles_or_prefixes(claims: dict[str, Any]):
+    with pytest.raises(Refused) as refused:
+        TokenVerifier(SECRET).verify(mint(**claims))
+    assert refused.value.reason == "token_invalid"
+
+
+def test_audience_and_issuer_are_checked_only_when_configured():
+    verifier = TokenVerifier(SECRET, audience="collab.example.org", issuer="wiki.example.org")
+    good = mint(aud="collab.example.org", iss="wiki.example.org")
+    assert verifier.verify(good).sub == "Alice"
+    for bad in (
+        mint(iss="wiki.example.org"),
+        mint(aud="collab.example.org"),
+        mint(aud="other.example.org", iss="wiki.example.org"),
+        mint(aud="collab.example.org", iss="evil.example"),
+    ):
+        with pytest.raises(Refused) as refused:
+            verifier.verify(bad)
+        assert refused.value.reason == "token_invalid"
+    assert TokenVerifier(SECRET).verify(mint(aud="anything", iss="anyone")).sub == "Alice"
 
 
 async def test_identity_comes_from_a_token_first_then_the_session_then_the_ip():
@@ -131,7 +173,7 @@ async def test_a_token_is_refused_when_tokens_are_off():
 
 async def test_a_token_opens_only_its_titles_and_ro_makes_it_read_only():
     authorizer = Authorizer(FakeWiki(), token_secret=SECRET)
-    identity = await authorizer.identify(None, {"token": mint(titles=["Notes/*"], ro=True)}, "1.2.3.4")
+    identity = await authorizer.identify(None, {"token": mint(titles=[], prefixes=["Notes/"], ro=True)}, "1.2.3.4")
     grant = await authorizer.authorize(identity, None, "Notes/Monday")
     assert grant.readonly and grant.reason == "your token is read-only"
     with pytest.raises(Refused) as refused:
@@ -141,7 +183,7 @@ async def test_a_token_opens_only_its_titles_and_ro_makes_it_read_only():
 
 async def test_an_expired_token_is_refused_at_a_later_check():
     authorizer = Authorizer(FakeWiki(), token_secret=SECRET)
-    claims = auth.TokenClaims("Alice", ("*",), False, time.time() - 60)
+    claims = auth.TokenClaims("Alice", ("Page",), False, time.time() - 60)
     with pytest.raises(Refused) as refused:
         await authorizer.authorize(Identity("Alice", False, "token", "ip", claims), None, "Page")
     assert refused.value.reason == "token_expired"
@@ -175,3 +217,13 @@ async def test_anonymous_access_is_asked_without_a_cookie_and_names_the_client_a
     grant = await Authorizer(wiki).authorize(identity, "garbage", "Page")
     assert grant.user == "1.2.3.4" and grant.anonymous
     assert wiki.asked[-1] == ("access", "Page", "None", "1.2.3.4")
+
+
+async def test_reading_needs_the_read_right_only_even_with_read_only_joins_off():
+    identity = Identity("Alice", False, "session", "1.2.3.4")
+    protected = FakeWiki(sessions={"good": "Alice"}, cannot_edit={"*": "the page is protected"})
+    assert (await Authorizer(protected, allow_readonly=False).readable(identity, "good", "Page")).title == "Page"
+    private = FakeWiki(sessions={"good": "Alice"}, cannot_read={"*": "private"})
+    with pytest.raises(Refused) as refused:
+        await Authorizer(private).readable(identity, "good", "Page")
+    assert refused.value.reason == "forbidden"

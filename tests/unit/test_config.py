@@ -18,16 +18,20 @@ def test_secrets_are_not_in_the_settings_repr():
         token_secret="s" * 40,
         bot_password="bot-secret-1234",
         redis="redis://:redis-password@localhost",
-        admin_token="admin-token-1234",
-        metrics_token="metrics-token-1234",
+        admin_token="admin-token-0123456789abcdefghijkl",
+        metrics_token="metrics-token-0123456789abcdefghijkl",
     )
-    for secret in ("s" * 40, "bot-secret-1234", "redis-password", "admin-token-1234", "metrics-token-1234"):
+    for secret in ("s" * 40, "bot-secret-1234", "redis-password", "admin-token-0123456789", "metrics-token-0123456789"):
         assert secret not in repr(settings)
 
 
-def test_a_short_token_secret_is_a_config_error():
-    with pytest.raises(ConfigError):
-        Settings(token_secret="short")
+@pytest.mark.parametrize("name", ["token_secret", "admin_token", "metrics_token"])
+def test_secrets_shorter_than_32_bytes_are_a_config_error_naming_the_secret(name: str):
+    with pytest.raises(ConfigError, match="at least 32 bytes"):
+        Settings(**{name: "x" * 31})
+    assert getattr(Settings(**{name: "x" * 32}), name) == "x" * 32
+    with pytest.raises(ConfigError):  # bytes, not characters: 16 two-byte characters are 32 bytes, 15 are not
+        Settings(**{name: "é" * 15})
 
 
 def test_tls_needs_both_files():
@@ -74,6 +78,21 @@ def test_secrets_are_read_from_their_files_or_the_environment(tmp_path: Path):
     assert settings([], {"COLLAB_BOT_PASSWORD": "from-env"}).bot_password == "from-env"
     with pytest.raises(ConfigError, match="cannot read --bot-password-file"):
         settings(["--bot-password-file", str(tmp_path / "missing")], {})
+
+
+def test_admin_and_metrics_tokens_are_read_from_their_files_unless_given_directly(tmp_path: Path):
+    (tmp_path / "admin").write_text("a" * 40 + "\n")
+    (tmp_path / "metrics").write_text("m" * 40 + "\n")
+    argv = ["--admin-token-file", str(tmp_path / "admin"), "--metrics-token-file", str(tmp_path / "metrics")]
+    read = settings(argv, {})
+    assert read.admin_token == "a" * 40 and read.metrics_token == "m" * 40
+    assert settings(argv, {"COLLAB_ADMIN_TOKEN": "e" * 32}).admin_token == "e" * 32
+    for flag in ("--admin-token-file", "--metrics-token-file"):
+        with pytest.raises(ConfigError, match=f"cannot read {flag}"):
+            settings([flag, str(tmp_path / "missing")], {})
+    (tmp_path / "short").write_text("short\n")
+    with pytest.raises(ConfigError, match="--admin-token must be at least 32 bytes"):
+        settings(["--admin-token-file", str(tmp_path / "short")], {})
 
 
 def test_the_readme_table_has_a_row_per_option_naming_its_flag_and_variable():

@@ -1,5 +1,6 @@
-"""The MediaWiki adapter's pure part (collab/mediawiki.py): a named user's access to a page, read from the
-bot's answer to one query (users' rights and blocks, the page's protection). Against the dev wiki:
+"""The MediaWiki adapter (collab/mediawiki/): a named user's access to a page, read from the bot's answer to one
+query (users' rights and blocks, the page's protection, its namespace and content model); the editor's calls
+never follow a redirect with the editor's cookie (a local aiohttp server). Against the dev wiki:
 tests/test_auth.py."""
 
 from __future__ import annotations
@@ -8,9 +9,11 @@ import dataclasses
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from collab.errors import InvalidTitle, SaveRefused, WikiError, WikiUnavailable
 from collab.mediawiki import MediaWiki, named_access
+from collab.mediawiki.editor import Editor
 from collab.mediawiki.errors import bad_answer, query_error, save_error
 
 
@@ -129,3 +132,89 @@ async def test_a_save_refused_for_its_tag_reads_the_tags_again_and_saves_without
 
 def test_the_bot_name_is_the_user_name_of_the_bot_password():
     assert MediaWiki("http://wiki.test/w/api.php", "sync_bot@app", "x").bot_name == "Sync bot"
+
+
+# Namespaces as siteinfo (formatversion=2) reports them: $wgNamespaceProtection as shipped, plus one of a wiki's own.
+NAMESPACES = {
+    "-1": {"id": -1, "name": "Special"},
+    "0": {"id": 0, "name": ""},
+    "2": {"id": 2, "name": "User"},
+    "8": {"id": 8, "name": "MediaWiki", "namespaceprotection": "editinterface"},
+    "100": {"id": 100, "name": "Staff", "namespaceprotection": "editstaff|editinterface"},
+}
+
+
+def _in(title: str, ns: int, user: str = "Alice", rights: tuple[str, ...] = (), model: str = "wikitext") -> Any:
+    page = {"ns": ns, "title": title, "lastrevid": 3, "contentmodel": model}
+    entry = {"userid": 2, "name": user, "rights": [*RIGHTS, *rights]}
+    return named_access({"users": [entry], "pages": [page], "namespaces": NAMESPACES}, title)
+
+
+def test_the_mediawiki_namespace_needs_editinterface_like_the_wiki_says():
+    refused = _in("MediaWiki:Sitenotice", 8)
+    assert not refused.can_edit and "editinterface" in (refused.reason or "") and refused.can_read
+    assert _in("MediaWiki:Sitenotice", 8, rights=("editinterface",)).can_edit
+
+
+def test_a_namespace_protected_by_the_wiki_needs_every_right_it_lists():
+    assert "editstaff" in (_in("Staff:Plan", 100, rights=("editinterface",)).reason or "")
+    assert _in("Staff:Plan", 100, rights=("editinterface", "editstaff")).can_edit
+
+
+def test_without_siteinfo_namespaces_the_mediawiki_namespace_still_needs_editinterface():
+    page = {"ns": 8, "title": "MediaWiki:X", "contentmodel": "wikitext"}
+    access = named_access({"users": [{"userid": 2, "name": "Alice", "rights": RIGHTS}], "pages": [page]}, "X")
+    assert not access.can_edit
+
+
+def test_site_css_and_js_need_their_own_right_beyond_editinterface():
+    css = _in("MediaWiki:Common.css", 8, rights=("editinterface",), model="css")
+    assert not css.can_edit and "editsitecss" in (css.reason or "")
+    js_by_suffix = _in("MediaWiki:Odd.js", 8, rights=("editinterface",), model="wikitext")
+    assert not js_by_suffix.can_edit and "editsitejs" in (js_by_suffix.reason or "")
+    assert _in("MediaWiki:Common.js", 8, rights=("editinterface", "editsitejs"), model="javascript").can_edit
+
+
+def test_user_css_and_js_are_editable_by_their_owner_with_editmyuser_rights_and_by_others_with_edituser():
+    own = _in("User:Alice/common.js", 2, rights=("editmyuserjs",), model="javascript")
+    assert own.can_edit
+    assert not _in("User:Alice/common.js", 2, model="javascript").can_edit
+    other = _in("User:Bob/common.js", 2, rights=("editmyuserjs",), model="javascript")
+    assert not other.can_edit and "edituserjs" in (other.reason or "")
+    assert _in("User:Bob/common.css", 2, rights=("editusercss",), model="css").can_edit
+    assert _in("User:Bob/notes", 2).can_edit  # a wikitext subpage is an ordinary page
+    assert _in("User:Bob", 2, model="javascript").can_edit  # not a subpage: not a config page
+
+
+def test_special_pages_are_never_editable():
+    assert not _in("Special:Version", -1).can_edit
+
+
+async def test_the_editors_calls_never_follow_a_redirect_with_the_cookie():
+    followed: list[str | None] = []
+
+    async def api(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/elsewhere/api.php")
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        followed.append(request.headers.get("Cookie"))
+        return web.json_response({"query": {"userinfo": {"id": 2, "name": "Alice"}}})
+
+    app = web.Application()
+    app.router.add_get("/w/api.php", api)
+    app.router.add_get("/elsewhere/api.php", elsewhere)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    editor = Editor(f"http://{host}:{port}/w/api.php", timeout_s=5, user_agent="test")
+    editor.open()
+    try:
+        with pytest.raises(WikiUnavailable) as raised:
+            await editor.whoami("wiki_session=secret")
+        assert "redirect" in raised.value.message and "/elsewhere/api.php" in raised.value.message
+        assert followed == []  # the cookie never went anywhere else
+    finally:
+        await editor.close()
+        await runner.cleanup()

@@ -3,7 +3,10 @@ committed together, everything there again after a restart. Killed mid-typing: t
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
+import stat
 from contextlib import closing
 from pathlib import Path
 
@@ -136,3 +139,29 @@ def test_a_page_with_a_tail_is_pending_even_without_coauthors_until_compacted(st
     assert store.pending_titles() == ["Open"]  # it was open when the process stopped: look at it again
     store.compact("Open", b"full state")
     assert store.pending_titles() == []
+
+
+def test_the_data_directory_is_private_and_so_are_the_database_files_sqlite_creates(tmp_path: Path):
+    old = os.umask(0o022)  # the usual umask: without the store's care, 0755 and 0644
+    try:
+        store = SQLiteStore(tmp_path / "data")
+        store.append("P", b"\x00")
+        store.flush()
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "data").iterdir()}
+        store.close()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
+    assert {"collab.sqlite3", "collab.sqlite3-wal"} <= set(modes) and set(modes.values()) == {0o600}, modes
+
+
+def test_a_data_directory_left_open_is_tightened_at_start_with_a_warning(tmp_path: Path, caplog):
+    data = tmp_path / "data"
+    SQLiteStore(data).close()
+    data.chmod(0o755)
+    (data / "collab.sqlite3").chmod(0o644)
+    with caplog.at_level(logging.WARNING, logger="collab.store"):
+        SQLiteStore(data).close()
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert stat.S_IMODE((data / "collab.sqlite3").stat().st_mode) == 0o600
+    assert "0755" in caplog.text and "0644" in caplog.text and "too open" in caplog.text
