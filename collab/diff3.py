@@ -284,6 +284,11 @@ def _union(ours: str, theirs: str, budget: _Budget) -> list[textdiff.Edit]:
     Compared by words (a line end belongs to what precedes it): a character diff would interleave two
     sentences letter by letter where they share one ("ones" and "line"), and two lines inserted at the same
     place would share one line end."""
+    if theirs in ours:  # ours already holds all of theirs (one side copied the other's text, then added)
+        return []
+    if (at := theirs.find(ours)) >= 0:  # theirs holds all of ours: around it, what only theirs has
+        around = [textdiff.Edit(0, 0, theirs[:at]), textdiff.Edit(len(ours), len(ours), theirs[at + len(ours) :])]
+        return [edit for edit in around if edit.insert]
     our_tokens, their_tokens = _TOKEN.findall(ours), _TOKEN.findall(theirs)
     return _union_tokens(our_tokens, their_tokens, budget)
 
@@ -320,16 +325,17 @@ def _union_tokens(ours: list[str], theirs: list[str], budget: _Budget) -> list[t
 def _join_runs(
     ops: list[tuple[str, int]], ours: Sequence[str], coincidence: Callable[[Sequence[str]], bool]
 ) -> list[tuple[str, int]]:
-    """``ops`` where what both versions share between two changes counts as changed too when it is a
-    ``coincidence`` (a shared " " or "ne" would otherwise cut two different sentences into pieces and
+    """``ops`` where what both versions share counts as changed too when it is a ``coincidence`` (a shared " " or "ne" would otherwise cut two different sentences into pieces and
     interleave them), each run of changes as its deletion then its insertion."""
     out: list[tuple[str, int]] = []
     deleted = inserted = i = 0
-    for index, (op, length) in enumerate(ops):
+    # Anywhere, also at either end: a shared "." that ends two different sentences is not one "." typed once
+    # (kept once, it would be taken from one of them).
+    changes = any(op != "=" for op, _ in ops)
+    for op, length in ops:
         piece = ours[i : i + length] if op != "+" else ours[i:i]
         i += length if op != "+" else 0
-        between = 0 < index < len(ops) - 1 and bool(deleted or inserted)
-        if op == "=" and not (between and coincidence(piece)):
+        if op == "=" and not (changes and coincidence(piece)):
             if deleted:
                 out.append(("-", deleted))
             if inserted:
