@@ -325,8 +325,9 @@ def _union_tokens(ours: list[str], theirs: list[str], budget: _Budget) -> list[t
 def _join_runs(
     ops: list[tuple[str, int]], ours: Sequence[str], coincidence: Callable[[Sequence[str]], bool]
 ) -> list[tuple[str, int]]:
-    """``ops`` where what both versions share counts as changed too when it is a ``coincidence`` (a shared " " or "ne" would otherwise cut two different sentences into pieces and
-    interleave them), each run of changes as its deletion then its insertion."""
+    """``ops`` where what both versions share counts as changed too when it is a ``coincidence`` (a shared
+    " " or "ne" would otherwise cut two different sentences into pieces and interleave them), each run of
+    changes as its deletion then its insertion."""
     out: list[tuple[str, int]] = []
     deleted = inserted = i = 0
     # Anywhere, also at either end: a shared "." that ends two different sentences is not one "." typed once
