@@ -369,9 +369,11 @@ async def serve(settings: Settings) -> int:
         except (OSError, ssl.SSLError) as exc:
             log.error("cannot use --tls-cert/--tls-key: %s", exc)
             return 2
-    if settings.transport == "lean" and (missing := check_internals()):
-        hint = "install the versions pinned in pyproject.toml, or run with --transport stock"
-        log.error("python-socketio/python-engineio lack what --transport lean needs (%s): %s", ", ".join(missing), hint)
+    stock = settings.transport == "stock"
+    if missing := check_internals(stock=stock):
+        hint = "install the versions pinned in pyproject.toml" + ("" if stock else ", or run with --transport stock")
+        log.error("python-socketio/python-engineio lack what --transport %s needs (%s): %s", settings.transport,
+                  ", ".join(missing), hint)  # fmt: skip
         return 2
     if settings.transport == "stock":
         log.info("Socket.IO on python-socketio as shipped (--transport stock): slower; bounded queues only")

@@ -318,24 +318,29 @@ class LeanServer(socketio.AsyncServer):  # type: ignore[misc]
         self.eio.fast_handler = handler
 
 
-def check_internals() -> list[str]:
-    """What the lean transport needs from python-engineio/python-socketio's internals and does not find.
+def check_internals(*, stock: bool = False) -> list[str]:
+    """What the chosen transport needs from python-engineio/python-socketio's internals and does not find.
 
-    The lean loop subclasses private parts of those libraries (``pyproject.toml`` pins the versions it is
-    tested with); ``collab serve --transport lean`` checks them at start-up and exits 2 with this list
-    rather than failing on the first message. ``--transport stock`` needs none of them.
+    Both transports build python-socketio's Engine.IO server from our class (bounded send queues,
+    ``bounds.BoundedEngine``); the lean one also subclasses python-engineio's socket and WebSocket loop
+    (``pyproject.toml`` pins the versions this is tested with). ``collab serve`` checks them at start-up and
+    exits 2 with this list rather than failing on the first message.
     """
     needs = [
-        (AsyncSocket, "_websocket_handler"),
-        (AsyncSocket, "receive"),
-        (AsyncSocket, "close"),
-        (engineio.AsyncServer, "_trigger_event"),
         (socketio.AsyncServer, "_engineio_server_class"),
-        (socketio.AsyncManager, "sid_from_eio_sid"),
+        (engineio.AsyncServer, "create_queue"),
         (socketio.AsyncManager, "eio_sid_from_sid"),
-        (aiohttp_driver.WebSocket, "__call__"),
     ]
+    if not stock:
+        needs += [
+            (AsyncSocket, "_websocket_handler"),
+            (AsyncSocket, "receive"),
+            (AsyncSocket, "close"),
+            (engineio.AsyncServer, "_trigger_event"),
+            (socketio.AsyncManager, "sid_from_eio_sid"),
+            (aiohttp_driver.WebSocket, "__call__"),
+        ]
     missing = [f"{cls.__module__}.{cls.__qualname__}.{name}" for cls, name in needs if not hasattr(cls, name)]
-    if "websocket" not in getattr(aiohttp_driver, "_async", {}):
+    if not stock and "websocket" not in getattr(aiohttp_driver, "_async", {}):
         missing.append("engineio.async_drivers.aiohttp._async['websocket']")
     return missing

@@ -99,3 +99,14 @@ async def test_a_light_queue_counts_what_it_hands_out():
     queue.get_nowait()
     queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, "b" * 300))  # 900 again: fits
     assert queue.nbytes == 900 and not queue.overflowed
+
+
+def test_the_start_up_check_names_what_each_transport_needs_from_the_libraries(monkeypatch):
+    import engineio
+
+    from collab.sio.transport import check_internals
+
+    assert check_internals(stock=False) == [] and check_internals(stock=True) == []
+    monkeypatch.delattr(engineio.AsyncServer, "create_queue")
+    assert check_internals(stock=True) == ["engineio.async_server.AsyncServer.create_queue"]
+    assert "engineio.async_server.AsyncServer.create_queue" in check_internals(stock=False)
