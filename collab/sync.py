@@ -15,7 +15,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from . import protocol as p
-from .errors import ProtocolError
+from .errors import ProtocolError, StoreUnavailable
+from .relay import NOT_STORED
 from .room import ClientOrigin, PageRoom, text_bytes_after
 
 if TYPE_CHECKING:
@@ -71,7 +72,11 @@ async def _handle(sessions: Sessions, conn: Connection, joined: Joined, room: Pa
     kind = message.kind
     if kind == "step1":
         p.check_state_vector(message.payload)
-        await sessions.registry.store.durable()  # the answer may hold updates still being logged (cluster)
+        try:
+            await sessions.registry.store.durable()  # the answer may hold updates still being logged (cluster)
+        except StoreUnavailable:
+            await _not_stored(sessions, conn, room)  # (answered when the log stores writes again)
+            return
         await sessions.send_y(conn.sid, room.title, p.sync_step2(room.update_since(message.payload)))
     elif kind in ("step2", "update"):
         info = p.check_update(message.payload)
@@ -79,6 +84,9 @@ async def _handle(sessions: Sessions, conn: Connection, joined: Joined, room: Pa
             if info.has_structs or info.has_deletes:  # (an empty step 2 answers our step 1 on every join)
                 sessions.rejected("readonly_update", room.title, conn.user)
                 await sessions.status(conn.sid, room.title, "readonly", f"your change was not applied: {joined.reason}")
+            return
+        if not sessions.registry.store.accepting_writes():
+            await _not_stored(sessions, conn, room)  # kept by the client; asked for again (relay.not_stored)
             return
         if room.lacks(info):
             await sessions.send_y(conn.sid, room.title, p.sync_step1(room.state_vector()))  # ask for the history
@@ -98,6 +106,14 @@ async def _handle(sessions: Sessions, conn: Connection, joined: Joined, room: Pa
         snapshot = room.awareness_snapshot()
         if snapshot is not None:
             await sessions.send_y(conn.sid, room.title, p.awareness_message(snapshot))
+
+
+async def _not_stored(sessions: Sessions, conn: Connection, room: PageRoom) -> None:
+    """The log refuses writes: the connection's message is not applied; the relay resynchronises the page once
+    the log stores again (the connection is told once)."""
+    sessions.rejected("not_stored", room.title, conn.user)
+    if sessions.relay.not_stored(room.title, conn.sid):
+        await sessions.status(conn.sid, room.title, "error", NOT_STORED, code="notstored")
 
 
 async def _fits(sessions: Sessions, conn: Connection, room: PageRoom, update: bytes) -> bool:

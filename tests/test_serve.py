@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,8 +13,11 @@ from pathlib import Path
 
 from collab.dev import devwiki as dw
 from tests.clients import NodeClient
-from tests.plugins.server import ServerFactory
+from tests.plugins.server import CollabProcess, ServerFactory
 from tests.support.net import free_port
+from tests.wikiclient import WikiUser
+
+TOKEN = re.compile(r"\bc\d{2}t\d{4}\b")
 
 
 def serve(*args: str, password: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -76,3 +81,68 @@ async def test_sigterm_drops_connections_so_that_clients_reconnect_rather_than_e
         assert disconnects and disconnects[0]["reason"] == "transport close", node.events
     finally:
         await node.close()
+
+
+async def keep_typing(client: NodeClient, title: str, name: str) -> None:
+    """Append `` <name>t<n>`` tokens until cancelled; a call refused while the server is away is skipped (the
+    client keeps the change and sends it when it is back, like a browser)."""
+    for n in range(10_000):
+        with contextlib.suppress(RuntimeError, TimeoutError):
+            await client.call("append", title=title, text=f" {name}t{n:04d}", timeout=5)
+        await asyncio.sleep(0.05)  # the typist's pace
+
+
+def exit_code(server: CollabProcess, within_s: float) -> int | None:
+    """The process's exit code once it has exited (None: it has not exited within ``within_s``, a generous
+    failure detector: no timing figure is asserted beyond "it exits")."""
+    assert server.proc is not None
+    try:
+        return server.proc.wait(within_s)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+async def test_sigterm_with_ten_reconnecting_clients_exits_and_loses_nothing_acknowledged(
+    collab_server: ServerFactory, admin: WikiUser, alice: WikiUser
+):
+    title = "Shutdown with reconnecting clients"
+    admin.edit(title, "Start.")
+    server = collab_server(commit_idle_s=600, commit_max_s=600)  # only the shutdown saves
+    clients = [await NodeClient().start() for _ in range(10)]
+    typing: list[asyncio.Task[None]] = []
+    try:
+        for client in clients:
+            await client.call("connect", url=server.url, cookie=alice.cookie_header())
+            await client.call("join", title=title)
+            await client.wait_text(title, lambda t: t.startswith("Start."))
+        typing = [asyncio.create_task(keep_typing(c, title, f"c{n:02d}")) for n, c in enumerate(clients)]
+        # Acknowledged: relayed to another client, which the server does only once the change is in its log.
+        watcher = clients[0]
+        seen = await watcher.wait_text(title, lambda t: len({m[:3] for m in TOKEN.findall(t)}) == 10, timeout=60)
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGTERM)
+        # The clients keep typing and reconnecting (every 0.1-1 s) all through the shutdown.
+        code = await asyncio.to_thread(exit_code, server, 30)
+        assert code == 0, f"still running 30 s after SIGTERM:\n{server.log()[-3000:]}"
+        server.proc = None
+        for task in typing:
+            task.cancel()
+        assert "shutting down" in server.log()
+        acknowledged = set(TOKEN.findall(seen))
+        saved = admin.read(title)[0]
+        assert acknowledged <= set(TOKEN.findall(saved)), "the shutdown saved everything acknowledged"
+        # And the log: a restarted server gives a newcomer what was acknowledged, nothing twice.
+        server.start()
+        fresh = await NodeClient().start()
+        clients.append(fresh)
+        await fresh.call("connect", url=server.url, cookie=alice.cookie_header())
+        await fresh.call("join", title=title)
+        text = await fresh.wait_text(title, lambda t: acknowledged <= set(TOKEN.findall(t)), timeout=60)
+        found = TOKEN.findall(text)
+        assert len(found) == len(set(found)), f"duplicated: {text!r}"
+    finally:
+        for task in typing:
+            task.cancel()
+        await asyncio.gather(*typing, return_exceptions=True)
+        for client in clients:
+            await client.close()
