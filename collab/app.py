@@ -52,6 +52,7 @@ class Service:
         self.settings = settings
         self.tasks = TaskSet()
         self.cluster: Cluster | None = None
+        self._saves_abandoned = False  # the shutdown stopped waiting for the wiki: no more saves
         self.sqlite_path: Path | None = None
         if settings.redis:  # cluster mode (docs/scaling.md): log, relay, leases and presence on Redis
             self.cluster = Cluster(settings.redis, port=settings.port, lease_s=settings.commit_lease_s)
