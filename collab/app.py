@@ -5,6 +5,11 @@ the sessions (core); the commit policy, which subscribes to the rooms and reache
 sessions; then the observers (relay, metrics, dashboard, cluster) and the HTTP routes. The aiohttp
 application carries the service under :data:`SERVICE` and runs its start and stop in ``cleanup_ctx``;
 graceful shutdown (save, then disconnect) runs in ``on_shutdown``, after the listening socket is closed.
+
+Shutdown is bounded (systemd and Kubernetes wait about 10 s before SIGKILL): on SIGTERM or SIGINT the server
+stops listening first, saves for at most ``SAVE_S`` (a wiki that does not answer cannot hold it: the unsaved
+text stays in the log and is saved after the restart), drops every connection so clients reconnect elsewhere,
+and exits; the whole takes at most ``SHUTDOWN_S``. A second signal exits at once (exit code 1).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import signal
 import socket
 import ssl
@@ -47,6 +53,10 @@ from .watch import OutsideEditWatcher
 
 log = logging.getLogger(__name__)
 
+SHUTDOWN_S = 9.0  # from the signal to the exit, every step included (systemd's and Kubernetes' 10 s, less a margin)
+SAVE_S = 5.0  # of which saving open pages (the rest: dropping connections, storing the cluster's queue, closing)
+CLOSE_S = 1.0  # how long aiohttp waits for request handlers (WebSockets) to end once connections are dropped
+
 
 class Service:
     """Everything one server process runs, wired together."""
@@ -55,6 +65,7 @@ class Service:
         self.settings = settings
         self.tasks = TaskSet()
         self.cluster: Cluster | None = None
+        self._saves_abandoned = False  # the shutdown stopped waiting for the wiki: no more saves
         self.sqlite_path: Path | None = None
         if settings.redis:  # cluster mode (docs/scaling.md): log, relay, leases and presence on Redis
             self.cluster = Cluster(settings.redis, port=settings.port, lease_s=settings.commit_lease_s)
@@ -228,25 +239,41 @@ class Service:
             await self.registry.open(title)  # resumes the commit of work saved in the log before a restart
 
     async def shutdown(self) -> None:
-        """Graceful shutdown: save every page (editors still see the result), then drop the connections so
-        that clients reconnect (to this server once it is back, or to another node), never a Socket.IO
-        disconnect, which clients take as the end of their session."""
+        """Graceful shutdown: save every page for at most ``SAVE_S`` (editors still see the result), then drop
+        the connections so that clients reconnect (to this server once it is back, or to another node), never
+        a Socket.IO disconnect, which clients take as the end of their session."""
         self.watcher.close()
-        await self.commits.flush_all()
+        await self._save_all("at shutdown", SAVE_S)
         for sid in list(self.sessions.connections):
             await self.wire.drop(sid)
         await self.sio.shutdown()
 
     async def stop(self) -> None:
-        """Close everything (after shutdown() has saved what it could)."""
+        """Close everything (after shutdown() has saved what it could); every wait is bounded."""
         self.watcher.close()
         self.admin.close()
-        await self.commits.flush_all()
+        if not self._saves_abandoned:  # (what changed since shutdown(); nothing, usually)
+            await self._save_all("when closing", CLOSE_S)
         if self.cluster is not None:
-            await self.cluster.close()  # after the last saves: stores what is queued, hands back the leases
+            try:  # after the last saves: stores what is queued, hands back the leases
+                await asyncio.wait_for(self.cluster.close(), SHUTDOWN_S - SAVE_S - 2 * CLOSE_S)
+            except TimeoutError:
+                log.error("leaving the cluster took too long: stopped; the leases expire by themselves")
         await self.tasks.cancel_all()
         await self.wiki.close()
         self.store.close()
+
+    async def _save_all(self, when: str, within_s: float) -> None:
+        """Save every page with unsaved changes, for at most ``within_s``: what is not saved by then stays in the
+        log, and the next start resumes its save."""
+        try:
+            await asyncio.wait_for(self.commits.flush_all(), within_s)
+        except TimeoutError:
+            self._saves_abandoned = True
+            unsaved = ", ".join(repr(t) for t, room in self.registry.rooms.items() if self.commits.pending(room))
+            log.error("saving %s took more than %.0f s (does the wiki answer?): stopped waiting; the unsaved text "
+                      "stays in the log and is saved after the restart (unsaved: %s)",
+                      when, within_s, unsaved or "none")  # fmt: skip
 
     # ---- HTTP ------------------------------------------------------------------------------------
     async def healthz(self, request: web.Request) -> web.Response:
@@ -378,7 +405,9 @@ async def serve(settings: Settings) -> int:
     if settings.transport == "stock":
         log.info("Socket.IO on python-socketio as shipped (--transport stock): slower; bounded queues only")
     service = Service(settings)
-    runner = web.AppRunner(service.app, handle_signals=False, access_log=None)
+    # shutdown_timeout: how long aiohttp waits for handlers once the connections are dropped (its default, 60 s,
+    # kept the process alive while WebSocket handlers wound down).
+    runner = web.AppRunner(service.app, handle_signals=False, access_log=None, shutdown_timeout=CLOSE_S)
     try:
         await runner.setup()  # runs Service.start()
     except CollabError as exc:  # the wiki or (cluster mode) Redis cannot be reached
@@ -404,8 +433,25 @@ async def serve(settings: Settings) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, _on_signal, sig, stop)
     await stop.wait()
-    log.info("shutting down: saving open pages")
-    await runner.cleanup()  # stops listening, then saves and disconnects (on_shutdown), then closes
+    log.info("shutting down: no new connections; saving open pages (at most %.0f s), then closing every "
+             "connection (at most %.0f s in all; a second signal exits at once)", SAVE_S, SHUTDOWN_S)  # fmt: skip
+    try:
+        # Stops listening first, then saves and drops every connection (on_shutdown), then closes.
+        await asyncio.wait_for(runner.cleanup(), SHUTDOWN_S)
+    except TimeoutError:
+        log.error("the shutdown took more than %.0f s: exiting anyway; unsaved text stays in the log", SHUTDOWN_S)
+        return 1
+    log.info("shut down")
     return 0
+
+
+def _on_signal(sig: signal.Signals, stop: asyncio.Event) -> None:
+    """The first SIGTERM/SIGINT starts the graceful shutdown; a second one exits at once."""
+    if not stop.is_set():
+        stop.set()
+        return
+    log.warning("%s again during the shutdown: exiting now; unsaved text stays in the log", sig.name)
+    logging.shutdown()  # (flush the log: os._exit skips every handler)
+    os._exit(1)

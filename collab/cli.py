@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from . import __version__, config
@@ -67,7 +68,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"collab serve: missing {', '.join(missing)}", file=sys.stderr)
         return 2
     _setup_logging(settings.log_level)
-    return asyncio.run(serve(settings))
+    code = asyncio.run(serve(settings))
+    # A wiki request still running in a worker thread (a wiki that stopped answering) would hold the interpreter's
+    # exit until its timeout: the shutdown is bounded, so the process leaves without it (its text is in the log).
+    running = [t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if running:
+        logging.getLogger(__name__).warning("exiting without waiting for %s (a wiki request)", ", ".join(running))
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

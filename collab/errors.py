@@ -81,6 +81,14 @@ class MoveRefused(CollabError):
     code = "moverefused"
 
 
+class StoreUnavailable(CollabError):
+    """The durable log refused a write (Redis out of memory or read-only after a failover, unreachable; SQLite
+    disk full). What it did not store is shown to no one; the write is kept and retried, and the clients
+    concerned are resynchronised once the log accepts writes again."""
+
+    code = "notstored"
+
+
 # Metrics labels of every refusal (a closed set: metrics may pre-register them).
 REJECTIONS: Final = (
     "origin",  # handshake from an Origin not in --allowed-origin
@@ -101,6 +109,7 @@ REJECTIONS: Final = (
     "flood",  # kept sending far beyond the rate: disconnected
     "message_too_large",  # --max-message-bytes: disconnected
     "document_too_large",  # --max-document-bytes: the change was dropped
+    "not_stored",  # the log refuses writes: the change was not applied (asked for again later)
     "downgraded",  # a re-check switched an editor to read-only
     "removed",  # a re-check removed an editor from a page
     "bearer_guesses",  # too many wrong bearer tokens (admin, metrics, revisions) from one address

@@ -34,6 +34,7 @@ ERROR_CODES: Final = (
     "forbidden",
     "ratelimited",
     "wikiunavailable",
+    "notstored",
     "saveerror",
     "internal",
 )

@@ -7,6 +7,12 @@ is never seen by anyone before it is logged, whichever order the room's listener
 ``saved`` status never overtakes the change it announces. Consecutive updates of one sender still queued are
 merged into one message (``pycrdt.merge_updates``).
 
+When the log refuses writes (``StoreUnavailable``: Redis out of memory or read-only, SQLite disk full), the
+updates of the batch are not sent (what is not stored is shown to no one), the page's editors are told (a
+``status`` error ``notstored``; messages that are not logged, statuses and awareness, still leave) and the page
+is resynchronised once the log stores writes again: every editor gets the server's sync step 1 (it answers
+with what the server lacks: changes refused meanwhile) and its full state (what the editor missed).
+
 The relay also knows each page's audience (the connections that joined it) and reaches them through the
 :class:`Wire` port, which the Socket.IO adapter implements; nothing here knows Socket.IO.
 """
@@ -21,12 +27,18 @@ from typing import Any, Protocol
 from pycrdt import merge_updates
 
 from . import protocol as p
+from .errors import StoreUnavailable
 from .events import Observer
 from .registry import Registry
 from .room import ClientOrigin, Origin, PageRoom
 from .tasks import TaskSet
 
 log = logging.getLogger(__name__)
+
+NOT_STORED = (
+    "the server cannot store changes now (its log refuses writes): changes are not shared until it can again; "
+    "yours stay in your editor and are synchronised then"
+)
 
 
 class Wire(Protocol):
@@ -102,7 +114,10 @@ class Relay(Observer):
         self._draining = False
         # A page moved while the drain held its outbox: old title -> new, so that batch still finds its audience.
         self._moved: dict[str, str] = {}
+        # While the log refuses writes: the pages to resynchronise once it stores again, and who was told.
+        self._stale: dict[str, set[str | None]] = {}  # title -> sids told (None: the whole page)
         registry.on_change.append(self._changed)
+        registry.store.on_writable.append(self._writable)
 
     # ---- audience ----------------------------------------------------------------------------------
     def add(self, title: str, sid: str) -> None:
@@ -142,6 +157,45 @@ class Relay(Observer):
         payload = {"state": state, "message": message, **extra}
         self._enqueue(title, p.EVENT_STATUS, (title, payload), None, time.perf_counter())
 
+    # ---- when the log refuses writes --------------------------------------------------------------
+    def not_stored(self, title: str, sid: str | None = None) -> bool:
+        """Something of ``title`` (from ``sid``; None: page-wide) was not stored: the page is resynchronised once
+        the log stores writes again. Returns whether to tell them (the first time only, until then)."""
+        told = self._stale.setdefault(title, set())
+        first = sid not in told and None not in told
+        told.add(sid)
+        return first
+
+    def _writable(self) -> None:
+        """The log stores writes again: every editor of the pages concerned gets the server's sync step 1 (it
+        answers with the changes the server refused meanwhile) and the full state (the changes not relayed)."""
+        stale, self._stale = self._stale, {}
+        now = time.perf_counter()
+        for title in stale:
+            room = self.registry.rooms.get(title)
+            if room is None or not self.audience.get(title):
+                continue
+            log.info("resynchronising the editors of %r: the log stores writes again", title)
+            self._enqueue(title, p.EVENT_Y, (title, p.sync_step1(room.state_vector())), None, now)
+            self._enqueue(title, p.EVENT_Y, (title, p.sync_step2(room.full_state())), None, now)
+
+    def _unstored(self, boxes: dict[str, list[Outgoing]], exc: StoreUnavailable) -> dict[str, list[Outgoing]]:
+        """The batch minus its updates (not stored: shown to no one), plus a ``notstored`` status for pages
+        whose editors were not told yet."""
+        now = time.perf_counter()
+        kept: dict[str, list[Outgoing]] = {}
+        dropped = 0
+        for title, box in boxes.items():
+            kept[title] = [entry for entry in box if entry[4] is None]
+            dropped += len(box) - len(kept[title])
+            if self.not_stored(title):
+                payload = {"state": "error", "message": NOT_STORED, "code": "notstored"}
+                kept[title].append((p.EVENT_STATUS, (title, payload), None, now, None))
+        if dropped:
+            log.warning("not relaying %d updates of %d pages: %s; the pages are resynchronised once it stores again",
+                        dropped, len(boxes), exc.message)  # fmt: skip
+        return kept
+
     # ---- sending -----------------------------------------------------------------------------------
     def _enqueue(
         self, title: str, event: str, args: tuple[Any, ...], skip: str | None, at: float, update: bytes | None = None
@@ -160,7 +214,10 @@ class Relay(Observer):
         try:
             while self._outbox:
                 boxes, self._outbox = self._outbox, {}
-                await self.registry.store.durable()  # nothing is shown before it is logged
+                try:
+                    await self.registry.store.durable()  # nothing is shown before it is logged
+                except StoreUnavailable as exc:
+                    boxes = self._unstored(boxes, exc)
                 for title, box in boxes.items():
                     for event, args, skip, run in coalesce(title, box):
                         sids = self.audience.get(self._moved.get(title, title), ())

@@ -19,18 +19,20 @@ import sqlite3
 import stat
 import threading
 import time
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from .errors import MoveRefused
+from .errors import MoveRefused, StoreUnavailable
 from .lease import SaveIntent
 from .room import Base, Origin
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_AFTER_ROWS = 1000  # appended rows between two WAL checkpoints
+RETRY_S = 1.0  # while commits fail: at most one retry per this many seconds from accepting_writes()
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pages (
@@ -93,14 +95,28 @@ class Store(Protocol):
     Writes are plain calls, in order: SQLite commits each before returning; Redis queues them, in order,
     and :meth:`durable` waits until everything queued so far is stored. The relay awaits ``durable()``
     before showing anything to anyone, so an update is never seen before it is in the log.
+
+    A write the log refuses (disk full; Redis out of memory or read-only) is a failure: it is kept, in order, and
+    tried again, ``durable()`` raises meanwhile, ``accepting_writes()`` is False (clients' updates are refused)
+    and the ``on_writable`` hooks run once writes go through again (the relay resynchronises the pages).
     """
+
+    on_writable: list[Callable[[], None]]
 
     async def fetch(self, title: str) -> StoredPage | None:
         """The page as the log holds it, or None: then the caller seeds it and calls :meth:`create`."""
         ...
 
     async def durable(self) -> None:
-        """Return once every write made so far is stored."""
+        """Return once every write made so far is stored.
+
+        Raises:
+            StoreUnavailable: the log refuses writes now; they are kept and tried again.
+        """
+        ...
+
+    def accepting_writes(self) -> bool:
+        """False while the log refuses writes (cheap: no round trip; may retry the refused writes)."""
         ...
 
     def create(self, title: str, base: Base) -> None: ...
@@ -184,9 +200,16 @@ class SQLiteStore:
         self._flush_soon: asyncio.Handle | None = None
         self._since_checkpoint = 0
         self._checkpointing = False
+        self._failing = False  # the last commit of queued appends failed (they are still queued)
+        self._retry_at = 0.0
+        self.on_writable: list[Callable[[], None]] = []
 
     def flush(self) -> None:
-        """Commit the queued appends (one transaction)."""
+        """Commit the queued appends (one transaction).
+
+        Raises:
+            sqlite3.Error: the commit failed; the appends stay queued, in order, for the next try.
+        """
         if self._flush_soon is not None:
             self._flush_soon.cancel()
             self._flush_soon = None
@@ -196,9 +219,17 @@ class SQLiteStore:
         try:
             with self._transaction():
                 self._db.executemany("INSERT INTO updates (title, data) VALUES (?, ?)", queued)
-        except sqlite3.Error:
+        except sqlite3.Error as exc:
             self._queued[:0] = queued  # kept, in order, for the next try
+            if not self._failing:
+                log.warning("SQLite does not store writes (%s); %d updates wait, tried again", exc, len(self._queued))
+            self._failing = True
             raise
+        if self._failing:
+            self._failing = False
+            log.warning("SQLite stores writes again (%d updates waited)", len(queued))
+            for hook in self.on_writable:
+                hook()
         self._since_checkpoint += len(queued)
         if self._since_checkpoint >= CHECKPOINT_AFTER_ROWS and not self._checkpointing:
             self._since_checkpoint = 0
@@ -245,8 +276,25 @@ class SQLiteStore:
         return self.load(title)
 
     async def durable(self) -> None:
-        """Commit the appends of this tick now (the caller is about to show them to someone)."""
-        self.flush()
+        """Commit the appends of this tick now (the caller is about to show them to someone).
+
+        Raises:
+            StoreUnavailable: the commit failed (the appends stay queued and are tried again).
+        """
+        try:
+            self.flush()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite does not store writes now ({exc})") from exc
+
+    def accepting_writes(self) -> bool:
+        """False while queued appends cannot be committed; retries the commit (at most once per ``RETRY_S``)."""
+        if self._failing and time.monotonic() >= self._retry_at:
+            self._retry_at = time.monotonic() + RETRY_S
+            try:
+                self.flush()
+            except sqlite3.Error:  # (logged by flush when the failures began; still failing)
+                return False
+        return not self._failing
 
     def create(self, title: str, base: Base) -> None:
         """Record a freshly seeded page (its base state is also its first snapshot)."""

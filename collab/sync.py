@@ -19,7 +19,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from . import protocol as p
-from .errors import DuplicateClient, ProtocolError
+from .errors import DuplicateClient, ProtocolError, StoreUnavailable
+from .relay import NOT_STORED
 from .room import ClientOrigin, PageRoom, text_bytes_after
 
 if TYPE_CHECKING:
@@ -77,7 +78,11 @@ async def _handle(sessions: Sessions, conn: Connection, joined: Joined, room: Pa
     kind = message.kind
     if kind == "step1":
         p.check_state_vector(message.payload)
-        await sessions.registry.store.durable()  # the answer may hold updates still being logged (cluster)
+        try:
+            await sessions.registry.store.durable()  # the answer may hold updates still being logged (cluster)
+        except StoreUnavailable:
+            await _not_stored(sessions, conn, room)  # (answered when the log stores writes again)
+            return
         await _answer(sessions, conn, room.title, p.sync_step2(room.update_since(message.payload)))
     elif kind in ("step2", "update"):
         try:
@@ -97,6 +102,9 @@ async def _handle(sessions: Sessions, conn: Connection, joined: Joined, room: Pa
                 f"your change was not applied: it is written with Yjs client id {client}, which another "
                 "editor uses on this page; reload the page if this persists"
             )
+        if not sessions.registry.store.accepting_writes():
+            await _not_stored(sessions, conn, room)  # kept by the client; asked for again (relay.not_stored)
+            return
         if room.lacks(info):
             await sessions.send_y(conn.sid, room.title, p.sync_step1(room.state_vector()))  # ask for the history
             raise ProtocolError("update depends on changes the server has not seen; resyncing")
@@ -128,6 +136,14 @@ async def _answer(sessions: Sessions, conn: Connection, title: str, message: byt
         user_key = conn.identity.user_key if conn.identity is not None else None
         sessions.limiter.answer(conn.budget, user_key, len(message))
     await sessions.send_y(conn.sid, title, message)
+
+
+async def _not_stored(sessions: Sessions, conn: Connection, room: PageRoom) -> None:
+    """The log refuses writes: the connection's message is not applied; the relay resynchronises the page once
+    the log stores again (the connection is told once)."""
+    sessions.rejected("not_stored", room.title, conn.user)
+    if sessions.relay.not_stored(room.title, conn.sid):
+        await sessions.status(conn.sid, room.title, "error", NOT_STORED, code="notstored")
 
 
 async def _fits(sessions: Sessions, conn: Connection, room: PageRoom, update: bytes) -> bool:

@@ -520,3 +520,73 @@ async def test_the_admin_session_list_of_any_node_shows_every_nodes_editors(
     finally:
         await a.close()
         await b.close()
+
+
+def statuses(client: NodeClient, title: str, code: str) -> list[dict[str, Any]]:
+    return [
+        e["status"] for e in client.events
+        if e.get("event") == "status" and e["title"] == title and e["status"].get("code") == code
+    ]  # fmt: skip
+
+
+def refuse_writes(redis: RedisProcess, how: str) -> None:
+    """Make Redis refuse every write command on its own, as in production: out of memory under ``noeviction``,
+    or read-only as a replica after a failover (its master here is a port nobody listens on)."""
+    client = redis.client()
+    if how == "oom":
+        client.config_set("maxmemory-policy", "noeviction")
+        client.config_set("maxmemory", 1)
+    else:
+        client.replicaof("127.0.0.1", free_port())
+
+
+def accept_writes(redis: RedisProcess, how: str) -> None:
+    client = redis.client()
+    if how == "oom":
+        client.config_set("maxmemory", 0)
+    else:
+        client.replicaof("NO", "ONE")
+
+
+@pytest.mark.parametrize("how", ["oom", "readonly"])
+async def test_a_write_redis_refuses_is_not_relayed_the_typist_is_told_and_everything_arrives_once_it_stores_again(
+    redis_server: RedisFactory, collab_server: ServerFactory, admin: WikiUser, alice: WikiUser, bob: WikiUser, how: str
+):
+    title = f"Cluster refused writes {how}"
+    admin.edit(title, "Start.")
+    redis = redis_server()
+    one, two = start_cluster(collab_server, redis, n=2, commit_idle_s=600, commit_max_s=600)
+    writer, same_node, other_node, fresh = clients = [await NodeClient().start() for _ in range(4)]
+    try:
+        for client, user, node in ((writer, alice, one), (same_node, bob, one), (other_node, admin, two)):
+            await client.call("connect", url=node.url, cookie=user.cookie_header())
+            await client.call("join", title=title)
+            await client.wait_text(title, lambda t: t.startswith("Start."))
+        await type_tokens(writer, title, "a", range(0, 5), 0.05)
+        await other_node.wait_text(title, lambda t: len(tokens(t, "a")) == 5)
+        refuse_writes(redis, how)
+        await type_tokens(writer, title, "b", range(0, 5), 0.05)
+        # The typist is told; so is the other editor of the node whose relay held the first refused change.
+        await wait_for(lambda: bool(statuses(writer, title, "notstored")), 30, "the typist told")
+        await wait_for(lambda: bool(statuses(same_node, title, "notstored")), 30, "the page's editors told")
+        # The relay shows nothing Redis did not store (before the fix: relayed at once, lost on a restart).
+        for client in (same_node, other_node):
+            assert tokens(await client.text(title), "b") == [], "a change Redis refused was shown"
+        assert "does not store writes" in one.log()
+        # Redis stores again: the node sends the refused writes, resynchronises the page, and everyone converges.
+        accept_writes(redis, how)
+        expected = [f"b{n:04d}" for n in range(5)]
+        for client in (writer, same_node, other_node):
+            await client.wait_text(title, lambda t: tokens(t, "b") == expected, timeout=60)
+        assert "stores writes again" in one.log()
+        # And it is in Redis: both nodes die, a restarted one gives a newcomer every change, nothing twice.
+        one.kill()
+        two.kill()
+        two.start()
+        await fresh.call("connect", url=two.url, cookie=bob.cookie_header())
+        await fresh.call("join", title=title)
+        text = await fresh.wait_text(title, lambda t: tokens(t, "b") == expected, timeout=60)
+        assert tokens(text, "a") == [f"a{n:04d}" for n in range(5)]
+    finally:
+        for client in clients:
+            await client.close()

@@ -75,6 +75,7 @@ export const ERROR_CODES = Object.freeze([
   'forbidden',
   'ratelimited',
   'wikiunavailable',
+  'notstored',
   'saveerror',
   'internal'
 ])

@@ -20,6 +20,7 @@ from typing import Protocol
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from ..errors import StoreUnavailable
 from ..lease import SaveIntent
 from .codec import int_arg, int_of
 from .keys import key, text
@@ -210,7 +211,7 @@ class ClusterLease:
                     intent.summary,
                 ],
             )
-        except (RedisError, OSError) as exc:
+        except (RedisError, OSError, StoreUnavailable) as exc:
             log.warning("cannot confirm the commit lease of %r (%s): not saving now", title, exc)
             self._retry_later(title, self.ttl_ms)
             return False

@@ -29,7 +29,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ..commit import CommitManager
-from ..errors import CollabError, WikiError
+from ..errors import CollabError, StoreUnavailable, WikiError
 from ..registry import Registry
 from ..room import PageRoom, PeerOrigin
 from ..tasks import TaskSet
@@ -175,7 +175,7 @@ class Cluster:
                 await asyncio.wait_for(self.writer.durable(), timeout=10)
                 await self.lease.release_all()
             await self.presence.leave()
-        except (RedisError, OSError, TimeoutError) as exc:
+        except (RedisError, OSError, TimeoutError, StoreUnavailable) as exc:
             log.warning("leaving the cluster uncleanly (%s): leases expire by themselves", exc)
         await self.tasks.cancel_all()
         await self.pubsub.aclose()  # type: ignore[no-untyped-call]

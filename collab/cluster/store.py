@@ -159,6 +159,7 @@ class RedisStore:
         self._applied: dict[str, str] = {}  # title -> id of the last stream entry this node has applied
         self._revisions: dict[str, dict[int, RevisionRecord]] = {}
         self._pending: list[str] = []
+        self.on_writable = writer.on_writable  # (the writer runs them when Redis stores writes again)
 
     async def start(self) -> None:
         members = await self.redis.smembers(PENDING_KEY)
@@ -241,6 +242,9 @@ class RedisStore:
         return list(self._pending)
 
     def writable(self) -> bool:
+        return self.writer.healthy
+
+    def accepting_writes(self) -> bool:
         return self.writer.healthy
 
     async def durable(self) -> None:

@@ -112,3 +112,34 @@ async def test_a_connection_that_left_gets_nothing_more(setup):
     apply(room, "alice", typed(room, "!"))
     await drained(tasks)
     assert wire.received == {} and "Page" not in relay.audience
+
+
+async def test_a_change_the_log_cannot_store_is_shown_to_no_one_and_the_page_resyncs_once_it_stores(setup):
+    store, relay, wire, room, tasks = setup
+    relay.add("Page", "bob")
+    # A full disk, for real: SQLite may not grow the database by a single page.
+    pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+    store._db.execute(f"PRAGMA max_page_count = {pages}")
+    apply(room, "alice", typed(room, "x" * 20_000))
+    await drained(tasks)
+    assert [m.kind for m in wire.y_messages("bob")] == [], "not stored, not shown"
+    assert [s.get("code") for s in wire.statuses("bob")] == ["notstored"]
+    assert not store.accepting_writes()
+    store._db.execute("PRAGMA max_page_count = 1000000")
+    store._retry_at = 0.0  # (the next check may retry at once)
+    assert store.accepting_writes()  # the kept append is committed now
+    await drained(tasks)
+    kinds = [m.kind for m in wire.y_messages("bob")]
+    assert kinds == ["step1", "step2"], "asked for what it lacks, given what it missed"
+    assert store.load("Page") is not None and "x" * 20_000 in rebuilt_text(store)
+
+
+def rebuilt_text(store: SQLiteStore) -> str:
+    stored = store.load("Page")
+    assert stored is not None
+    doc: Doc[Any] = Doc()
+    text = doc.get("wikitext", type=Text)
+    doc.apply_update(stored.base.state)
+    for update in stored.updates:
+        doc.apply_update(update)
+    return str(text)
