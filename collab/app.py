@@ -59,7 +59,9 @@ class Service:
         else:
             sqlite = SQLiteStore(settings.data_dir)
             self.store, self.sqlite_path = sqlite, sqlite.path
-        self.wiki = MediaWiki(settings.wiki_api, settings.bot_user, settings.bot_password)
+        self.wiki = MediaWiki(
+            settings.wiki_api, settings.bot_user, settings.bot_password, identity_cache_s=settings.identity_cache_s
+        )
         self.registry = Registry(self.store, self.wiki)
         self.limits = Limits.from_settings(settings)
         # The wiki's origin joins in start(), once siteinfo is known.

@@ -127,6 +127,9 @@ class CommitManager:
         state.persisted_authors = len(room.contributions.authors)
         if room.contributions.authors:  # unsaved work found in the log after a restart
             self.changed(room)
+        # Armed at every load, not only when the last editor leaves: a join abandoned while its page loaded
+        # never gets an editor, so nobody would leave it (the timer does nothing while the page has editors).
+        self._arm_unload(room.title)
 
     def _on_change(self, room: PageRoom, update: bytes, origin: Origin) -> None:
         if isinstance(origin, ClientOrigin):  # (wiki changes are never re-committed as someone's work)

@@ -56,3 +56,9 @@ def login_reason(exc: Any) -> str:
     if isinstance(info, dict):
         return str(info.get("reason") or info.get("result") or info)
     return str(exc)
+
+
+def bad_answer(what: str) -> WikiUnavailable:
+    """The domain error for an answer that is not the Action API's JSON: a proxy's or WAF's HTML page (403,
+    429), an empty or truncated body, a shape the API never sends. Retryable: the text is kept."""
+    return WikiUnavailable(f"the wiki's answer was not understood: {what}")
