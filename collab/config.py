@@ -276,9 +276,9 @@ class Settings:
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("--tls-cert and --tls-key go together")
         limits = (self.max_document_bytes, self.updates_per_s, self.user_updates_per_s, self.joins_per_min)
-        limits += (self.connects_per_min, self.identity_cache_s)
+        rates = (self.connects_per_min, self.identity_cache_s)
         counts = (self.max_connections_per_ip, self.max_connections_per_user, self.max_pages_per_connection)
-        if min(*limits, *counts) < 0:
+        if min(*limits, *rates, *counts) < 0:
             raise ConfigError("limits must be >= 0 (0: unlimited)")
         for proxy in self.trusted_proxy:
             try:
