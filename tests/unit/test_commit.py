@@ -311,3 +311,23 @@ async def test_an_outside_revision_deleting_what_the_session_deleted_deletes_onc
     revision = world.wiki.edit("Delete", "one\nthree\nfour\nfive\n", user="Alice")  # so did Alice, and more
     await world.commits.check_outside(page.room, revision.revid)
     assert page.text == "one\nthree\nfour\nfive\n"
+
+
+async def test_a_page_loaded_that_never_gets_an_editor_unloads_after_the_idle_time(world: World):
+    # A join abandoned while its page loaded: the page is loaded, nobody joined it, nobody will leave it.
+    world.wiki.edit("Abandoned", "Intro.\n", "Creator")
+    await world.registry.open("Abandoned")
+    await world.advance(UNLOAD - 1)
+    assert "Abandoned" in world.registry.rooms
+    await world.advance(1)
+    assert "Abandoned" not in world.registry.rooms and "Abandoned" not in world.commits.pages
+
+
+async def test_the_unload_timer_armed_at_load_leaves_a_page_with_editors_alone(world: World):
+    page = await world.open("Kept")
+    await world.advance(2 * UNLOAD)
+    assert "Kept" in world.registry.rooms
+    world.editors.present.discard("Kept")
+    world.commits.last_left(page.room)
+    await world.advance(UNLOAD)
+    assert "Kept" not in world.registry.rooms

@@ -109,3 +109,16 @@ def test_the_sqlite_log_refuses_to_rename_onto_unsaved_work_and_keeps_revision_r
         assert [r.revid for r in store.revisions("New")] == [5]
     finally:
         store.close()
+
+
+def test_discard_forgets_a_page_only_as_created(store: SQLiteStore):
+    base = Base(1, "hello", seed_update("P", 1, "hello"), None)
+    for title in ("Unchanged", "Appended", "Authored", "Compacted"):
+        store.create(title, base)
+    store.append("Appended", b"\x00\x00")
+    store.set_authors("Authored", ["Alice"])
+    store.compact("Compacted", b"\x01")
+    assert store.discard("Unchanged") and store.load("Unchanged") is None
+    for kept in ("Appended", "Authored", "Compacted"):
+        assert not store.discard(kept) and store.load(kept) is not None
+    assert not store.discard("Never there")
