@@ -115,6 +115,9 @@ class Editor:
             intestactions="edit|create|read",
             intestactionsdetail="full",
         )
+        query = data.get("query")
+        if not isinstance(query, dict) or not isinstance(query.get("userinfo"), dict) or not query.get("pages"):
+            raise bad_answer("meta=userinfo and prop=info missing")
         try:
             return session_access(data, title)
         except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
@@ -198,4 +201,3 @@ async def _read_bounded(stream: aiohttp.StreamReader, limit: int) -> bytes:
             raise bad_answer(f"an answer larger than {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
-
