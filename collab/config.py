@@ -146,8 +146,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "connects_per_min",
         300.0,
-        "New connections a minute per IP address, counted before the wiki is asked who they are (a burst of "
-        "10 s of it); 0: unlimited.",
+        "New connections a minute per IP address, counted before the wiki is asked who they are (a burst of a "
+        "minute of it); 0: unlimited.",
         float,
     ),
     Option(
