@@ -52,7 +52,7 @@ LABELS = {
 # Every client of the suite is one anonymous user on 127.0.0.1: the per-IP/per-user abuse limits are off.
 UNLIMITED = [
     "--updates-per-s", "0", "--user-updates-per-s", "0", "--joins-per-min", "0",
-    "--max-connections-per-ip", "0", "--max-connections-per-user", "0",
+    "--max-connections-per-ip", "0", "--max-connections-per-user", "0", "--connects-per-min", "0",
 ]  # fmt: skip
 WORKLOADS = ("trace", "paced", "concurrent", "fanout", "ramp", "join", "idle", "save")
 

@@ -76,7 +76,11 @@ class Service:
             self.store, self.sqlite_path = sqlite, sqlite.path
             lease = SoleCommitter(sqlite)  # save intents in the SQLite log
         self.wiki = MediaWiki(
-            settings.wiki_api, settings.bot_user, settings.bot_password, tag_check_s=settings.tag_check_s
+            settings.wiki_api,
+            settings.bot_user,
+            settings.bot_password,
+            tag_check_s=settings.tag_check_s,
+            identity_cache_s=settings.identity_cache_s,
         )
         self.registry = Registry(self.store, self.wiki)
         self.limits = Limits.from_settings(settings)

@@ -134,7 +134,9 @@ class CommitManager:
         # save cycle resolves its intent first.
         if room.contributions.authors or room.current_text() != room.base.text:
             self.changed(room)
-        self._arm_unload(room.title)  # resumed without editors: unloaded once saved (no-op while edited)
+        # Armed at every load, not only when the last editor leaves: a join abandoned while its page loaded
+        # never gets an editor, so nobody would leave it (the timer does nothing while the page has editors).
+        self._arm_unload(room.title)
 
     def _on_change(self, room: PageRoom, update: bytes, origin: Origin) -> None:
         if isinstance(origin, ClientOrigin):  # (wiki changes are never re-committed as someone's work)

@@ -171,6 +171,20 @@ OPTIONS: tuple[Option, ...] = (
         "Page joins a minute per user (per IP address when anonymous); 0: unlimited.",
         float,
     ),
+    Option(
+        "connects_per_min",
+        300.0,
+        "New connections a minute per IP address, counted before the wiki is asked who they are (a burst of a "
+        "minute of it); 0: unlimited.",
+        float,
+    ),
+    Option(
+        "identity_cache_s",
+        5.0,
+        "Seconds a wiki session's identity (`meta=userinfo`) is remembered per cookie for connects and admin "
+        "checks (0: ask the wiki every time). Page rights are always asked afresh.",
+        float,
+    ),
     Option("max_connections_per_ip", 500, "Connections from one IP address (0: unlimited).", int),
     Option("max_connections_per_user", 100, "Connections of one logged-in user (0: unlimited).", int),
     Option("max_pages_per_connection", 50, "Pages one connection may have open at once (0: unlimited).", int),
@@ -265,6 +279,8 @@ class Settings:
     updates_per_s: float = default("updates_per_s", float)
     user_updates_per_s: float = default("user_updates_per_s", float)
     joins_per_min: float = default("joins_per_min", float)
+    connects_per_min: float = default("connects_per_min", float)
+    identity_cache_s: float = default("identity_cache_s", float)
     max_connections_per_ip: int = default("max_connections_per_ip", int)
     max_connections_per_user: int = default("max_connections_per_user", int)
     max_pages_per_connection: int = default("max_pages_per_connection", int)
@@ -309,8 +325,9 @@ class Settings:
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("--tls-cert and --tls-key go together")
         limits = (self.max_document_bytes, self.updates_per_s, self.user_updates_per_s, self.joins_per_min)
+        rates = (self.connects_per_min, self.identity_cache_s)
         counts = (self.max_connections_per_ip, self.max_connections_per_user, self.max_pages_per_connection)
-        if min(*limits, *counts) < 0:
+        if min(*limits, *rates, *counts) < 0:
             raise ConfigError("limits must be >= 0 (0: unlimited)")
         for proxy in self.trusted_proxy:
             try:

@@ -100,6 +100,7 @@ REJECTIONS: Final = (
     "session_ended",  # the wiki session behind a connection ended or changed user
     "connections_ip",  # --max-connections-per-ip
     "connections_user",  # --max-connections-per-user
+    "connects_rate",  # --connects-per-min
     "joins_rate",  # --joins-per-min
     "pages_per_connection",  # --max-pages-per-connection
     "forbidden",  # the wiki says: may not read, or may not edit and read-only is off

@@ -34,6 +34,10 @@ SAVE_COST: Final = 10.0
 # A large answer (sync step 2 to a step 1, every awareness state to a query) costs one message of the
 # budget per this many bytes: asking for a 2 MB page again and again is a flood like any other.
 ANSWER_BYTES_PER_MESSAGE: Final = 16 * 1024
+# Seconds of --connects-per-min one address may use at once (a classroom, a test suite on 127.0.0.1).
+CONNECT_BURST_S: Final = 60.0
+# Buckets kept before the full (idle) ones are dropped: bounds the memory many addresses can take.
+MAX_BUCKETS: Final = 10_000
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class Limits:
     updates_per_s: float = default("updates_per_s", float)
     user_updates_per_s: float = default("user_updates_per_s", float)
     joins_per_min: float = default("joins_per_min", float)
+    connects_per_min: float = default("connects_per_min", float)
     max_connections_per_ip: int = default("max_connections_per_ip", int)
     max_connections_per_user: int = default("max_connections_per_user", int)
     max_pages_per_connection: int = default("max_pages_per_connection", int)
@@ -63,6 +68,7 @@ class Limits:
             updates_per_s=settings.updates_per_s,
             user_updates_per_s=settings.user_updates_per_s,
             joins_per_min=settings.joins_per_min,
+            connects_per_min=settings.connects_per_min,
             max_connections_per_ip=settings.max_connections_per_ip,
             max_connections_per_user=settings.max_connections_per_user,
             max_pages_per_connection=settings.max_pages_per_connection,
@@ -132,24 +138,43 @@ class Limiter:
         self.per_user: Counter[str] = Counter()
         self._user_buckets: dict[str, TokenBucket] = {}
         self._join_buckets: dict[str, TokenBucket] = {}
+        self._connect_buckets: dict[str, TokenBucket] = {}
         self._penalties: dict[str, tuple[float, float]] = {}  # join key -> (refused until, last duration)
 
     # connections
     def open(self, ip: str) -> Budget:
-        """Admit a new connection from ``ip``. Raises Refused (``connections_ip``)."""
+        """Admit a new connection from ``ip``, before anything asks the wiki who it is.
+
+        Raises Refused (``connections_ip``, ``connects_rate``)."""
         cap = self.limits.max_connections_per_ip
         if cap and self.per_ip[ip] >= cap:
             raise Refused(
                 f"too many connections from your address (limit {cap})", code="ratelimited", reason="connections_ip"
             )
+        now = self.clock()
+        if (per_min := self.limits.connects_per_min) and not self._connect_bucket(ip, per_min, now).take(now):
+            raise Refused(
+                f"too many new connections from your address (limit {per_min:g} a minute); retry in a few seconds",
+                code="ratelimited",
+                reason="connects_rate",
+            )
         self.per_ip[ip] += 1
-        rate, now = self.limits.updates_per_s or self.limits.user_updates_per_s, self.clock()
+        rate = self.limits.updates_per_s or self.limits.user_updates_per_s
         if not rate:
             return Budget(None)
         bucket = TokenBucket(rate, rate * BURST_S, now) if self.limits.updates_per_s else None
         budget = Budget(bucket, TokenBucket(rate, max(FLOOD_MIN_DROPS, rate * FLOOD_DROPS_S), now))
         _restrain(budget, self.penalty(f"ip:{ip}"))
         return budget
+
+    def _connect_bucket(self, ip: str, per_min: float, now: float) -> TokenBucket:
+        bucket = self._connect_buckets.get(ip)
+        if bucket is None:
+            if len(self._connect_buckets) >= MAX_BUCKETS:
+                self._connect_buckets = {k: b for k, b in self._connect_buckets.items() if not b.full(now)}
+            capacity = max(1.0, per_min * CONNECT_BURST_S / 60.0)
+            bucket = self._connect_buckets[ip] = TokenBucket(per_min / 60.0, capacity, now)
+        return bucket
 
     def identified(self, user_key: str | None, budget: Budget | None = None) -> None:
         """Count a connection of a (non-anonymous) user. Raises Refused (``connections_user``)."""

@@ -10,15 +10,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
+from typing import Final
 
 from .room import Base, Origin, PageRoom, PeerOrigin, seed_update
 from .store import Store
-from .wiki import Wiki
+from .wiki import Revision, Wiki
 
 log = logging.getLogger(__name__)
 
 COMPACT_AFTER_UPDATES = 1000
+# Pages forgotten by the log at unload (never changed) whose seed revision is remembered, newest first: a page
+# reloaded soon is seeded from the same revision (~100 bytes each).
+REMEMBERED_SEEDS: Final = 10_000
 
 RoomHook = Callable[[PageRoom], None]
 ChangeHook = Callable[[PageRoom, bytes, Origin], None]
@@ -33,6 +38,10 @@ class Registry:
         self.rooms: dict[str, PageRoom] = {}
         self._loading: dict[str, asyncio.Task[PageRoom]] = {}
         self._tails: dict[str, int] = {}
+        # Seeded by this process and not changed since: forgotten by the log when they unload.
+        self._unchanged: set[str] = set()
+        # Seed revision of each page forgotten that way (see _seed_revision).
+        self._seeds: OrderedDict[str, int] = OrderedDict()
         self.on_loaded: list[RoomHook] = []  # called once per room, right after it is built
         # Called for every change of every room, in order, right after the change is appended to the log
         # (the relay, the commit policy, the sessions' metrics): persistence always comes first.
@@ -69,7 +78,7 @@ class Registry:
             self._tails[title] = stored.tail_length
             log.info("page %r loaded from the log (%d updates in tail)", title, stored.tail_length)
         else:
-            revision = await self.wiki.read(title)
+            revision = await self._seed_revision(title)
             if title in self.rooms:  # pragma: no cover - the single-flight map makes this impossible
                 return self.rooms[title]
             text = revision.text if revision else ""
@@ -78,12 +87,29 @@ class Registry:
             self.store.create(title, base)
             room = PageRoom(title, base)
             self._tails[title] = 0
+            self._unchanged.add(title)
             log.info("page %r seeded from revision %s (%d chars)", title, revid, len(text))
         room.listeners.append(lambda update, origin: self._changed(room, update, origin))
         self.rooms[title] = room
         for hook in self.on_loaded:
             hook(room)
         return room
+
+    async def _seed_revision(self, title: str) -> Revision | None:
+        """The revision to seed a page the log does not hold: the wiki's latest, unless the log forgot the page
+        at its last unload; then the revision it was seeded from, as long as the wiki still has it.
+
+        Why: a browser that had the page open keeps its document while offline and sends it back when it
+        rejoins. Seeded from another revision, the page would get a second seed (another Yjs client id) and
+        the text twice. Seeded from the same one, the seed is byte-identical; the poller then merges the
+        newer revisions on text, as for any page whose base is behind.
+        """
+        remembered = self._seeds.pop(title, None)
+        if remembered is not None:
+            revision = await self.wiki.read_revision(title, remembered)
+            if revision is not None:
+                return revision
+        return await self.wiki.read(title)
 
     def _changed(self, room: PageRoom, update: bytes, origin: Origin) -> None:
         if not isinstance(origin, PeerOrigin):  # (a peer's change was logged by the node where it happened)
@@ -93,6 +119,7 @@ class Registry:
 
     def _persist(self, room: PageRoom, update: bytes, origin: Origin) -> None:
         title = room.title
+        self._unchanged.discard(title)
         self.store.append(title, update, origin)
         tail = self._tails.get(title, 0) + 1
         if tail == COMPACT_AFTER_UPDATES:
@@ -112,6 +139,7 @@ class Registry:
         self.store.set_authors(room.title, list(room.contributions.authors))
 
     def set_base(self, room: PageRoom, base: Base) -> None:
+        self._unchanged.discard(room.title)
         room.base = base
         self.store.set_base(room.title, base)
 
@@ -126,6 +154,7 @@ class Registry:
             raise KeyError(new)
         room = self.rooms[old]
         self.store.rename(old, new)
+        self._unchanged.discard(old)
         del self.rooms[old]
         room.title = new
         self.rooms[new] = room
@@ -138,6 +167,18 @@ class Registry:
         room = self.rooms.pop(title, None)
         if room is None:
             return
-        self.store.compact(title, room.full_state())
         self._tails.pop(title, None)
+        if title in self._unchanged:
+            self._unchanged.discard(title)
+            # Never changed: the log forgets it, so that titles merely opened (by anyone, any number of them)
+            # leave no rows behind. The seed revision is remembered a while (see _seed_revision).
+            if self.store.discard(title):
+                if room.base.revid is not None:
+                    self._seeds[title] = room.base.revid
+                    self._seeds.move_to_end(title)
+                    while len(self._seeds) > REMEMBERED_SEEDS:
+                        self._seeds.popitem(last=False)
+                log.info("page %r unloaded (never changed: not kept in the log)", title)
+                return
+        self.store.compact(title, room.full_state())
         log.info("page %r unloaded", title)

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from . import protocol as p
 from . import sync
 from .auth import Authorizer, Identity
-from .errors import CollabError, InvalidTitle, Refused, WikiError, WikiUnavailable
+from .errors import CollabError, InvalidTitle, Refused, WikiError
 from .events import Observer
 from .limits import SAVE_COST, Budget, Limiter, Limits
 from .origins import Network, client_ip
@@ -132,13 +132,21 @@ class Sessions:
             self.limiter.identified(identity.user_key, budget)
             counted_user = identity.user_key
         except (Refused, WikiError) as exc:
-            self.connections.pop(sid, None)
-            self.limiter.close(ip, None)
+            self._release(sid, ip)
             if isinstance(exc, Refused):
                 self.rejected(exc.reason)
             log.info("connect refused sid=%s ip=%s: %s", sid, ip, exc.message)
             code = exc.code if exc.code in p.ERROR_CODES else "wikiunavailable"
             raise CollabError(exc.message, code=code) from None
+        except Exception:
+            # Whatever went wrong, the address's count is given back: a leak here locks out everyone behind
+            # that address once --max-connections-per-ip is reached.
+            self._release(sid, ip)
+            log.exception("connect failed sid=%s ip=%s", sid, ip)
+            raise CollabError("the wiki could not tell who you are; try again", code="wikiunavailable") from None
+        except BaseException:  # cancelled (the server is stopping): release, and let the cancellation go on
+            self._release(sid, ip)
+            raise
         if sid not in self.connections:  # disconnected while the wiki was asked: the IP is released already
             self.limiter.close(None, counted_user)
             return False
@@ -153,6 +161,12 @@ class Sessions:
                 return False
         log.debug("connect sid=%s ip=%s user=%s via=%s", sid, ip, identity.user, identity.source)
         return True
+
+    def _release(self, sid: str, ip: str) -> None:
+        """Undo a connect that failed before its identity was counted (its address count only). A disconnect
+        during the wait has popped the connection and released the address already."""
+        if self.connections.pop(sid, None) is not None:
+            self.limiter.close(ip, None)
 
     def client_ip(self, remote: str, forwarded_for: str | None) -> str:
         if forwarded_for and not self.trusted_proxies and not self._warned_xff:
@@ -195,6 +209,10 @@ class Sessions:
         try:
             self.limiter.join(identity.join_key, len(conn.pages))
             grant = await self.authorizer.authorize(identity, conn.cookie, title)
+            if sid not in self.connections:  # gone while the wiki was asked: load nothing for nobody
+                return p.error("internal", "disconnected")
+            # A room loaded for a connection that is gone by the time the load ends is unloaded by the commit
+            # policy's idle timer, armed at every load (``commit.CommitManager._loaded``).
             room = await self.registry.open(grant.title)
         except Refused as exc:
             self.rejected(exc.reason, title, conn.user)
@@ -202,10 +220,14 @@ class Sessions:
             return p.error(exc.code, exc.message)
         except InvalidTitle as exc:
             return p.error("invalidtitle", exc.message)
-        except WikiUnavailable as exc:
+        except WikiError as exc:  # unreachable, or an answer no call expected: try again later
             return p.error("wikiunavailable", f"the wiki cannot be reached: {exc.message}")
         except CollabError as exc:
             return p.error(exc.code if exc.code in p.ERROR_CODES else "internal", exc.message)
+        except Exception:
+            # Never an ack-less join (the client would wait for its timeout): the failure is logged and told.
+            log.exception("join failed page=%r user=%s sid=%s", title, conn.user, sid)
+            return p.error("wikiunavailable", "the page could not be opened; try again")
         if sid not in self.connections:
             return p.error("internal", "disconnected")
         conn.user, conn.anonymous = grant.user, grant.anonymous

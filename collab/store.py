@@ -122,6 +122,12 @@ class Store(Protocol):
     def create(self, title: str, base: Base) -> None: ...
     def append(self, title: str, update: bytes, origin: Origin | None = None) -> None: ...
     def compact(self, title: str, full_state: bytes) -> None: ...
+    def discard(self, title: str) -> bool:
+        """Forget a page whose log holds its seed and nothing else (loaded, never changed): titles that were
+        only looked at leave no permanent rows. Returns whether it was forgotten (a page with any update,
+        unsaved author or other content is kept)."""
+        ...
+
     def set_base(self, title: str, base: Base) -> None: ...
     def set_authors(self, title: str, authors: list[str]) -> None: ...
     def rename(self, old: str, new: str) -> None:
@@ -324,6 +330,18 @@ class SQLiteStore:
                 (full_state, time.time(), title),
             )
             self._db.execute("DELETE FROM updates WHERE title = ?", (title,))
+
+    def discard(self, title: str) -> bool:
+        """Delete the page's row if it is exactly as :meth:`create` wrote it (no tail, no authors, the snapshot
+        is the base); its revision records, if any, stay."""
+        self.flush()
+        with self._transaction():
+            gone = self._db.execute(
+                "DELETE FROM pages WHERE title = ? AND authors = '[]' AND snapshot = base_state"
+                " AND NOT EXISTS (SELECT 1 FROM updates WHERE title = ?)",
+                (title, title),
+            ).rowcount
+        return bool(gone)
 
     def set_base(self, title: str, base: Base) -> None:
         self.flush()

@@ -45,31 +45,41 @@ class OutsideEditWatcher:
         self._transport: asyncio.DatagramTransport | None = None
 
     async def run(self) -> None:
-        """Poll forever (cancel to stop)."""
+        """Poll forever (cancel to stop). Nothing the wiki answers, and no bug in a merge, ends the loop: each
+        failure is logged and the next poll tries again."""
         while True:
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
             except TimeoutError:
                 pass
             self._wake.clear()
-            titles = list(self.registry.rooms)
-            if not titles:
-                continue
             try:
-                revids = await self.wiki.last_revids(titles)
-            except WikiError as exc:
-                log.info("polling the wiki failed: %s", exc.message)
-                continue
-            for title in titles:
-                room = self.registry.rooms.get(title)
-                if title in revids and room is not None:
-                    try:
-                        # A move leaves a redirect revision at the old title: it must never be merged as an edit.
-                        if self.moves is not None and await self.moves.check(room, revids[title]):
-                            continue
-                        await self.merger.check_outside(room, revids[title])
-                    except WikiError as exc:
-                        log.info("could not merge the outside edit of %r: %s", title, exc.message)
+                await self.poll()
+            except Exception:
+                log.exception("polling the wiki for outside edits failed; polling goes on")
+
+    async def poll(self) -> None:
+        """One round: the latest revision of every open page, and what each new one means."""
+        titles = list(self.registry.rooms)
+        if not titles:
+            return
+        try:
+            revids = await self.wiki.last_revids(titles)
+        except WikiError as exc:
+            log.info("polling the wiki failed: %s", exc.message)
+            return
+        for title in titles:
+            room = self.registry.rooms.get(title)
+            if title in revids and room is not None:
+                try:
+                    # A move leaves a redirect revision at the old title: it must never be merged as an edit.
+                    if self.moves is not None and await self.moves.check(room, revids[title]):
+                        continue
+                    await self.merger.check_outside(room, revids[title])
+                except WikiError as exc:
+                    log.info("could not merge the outside edit of %r: %s", title, exc.message)
+                except Exception:  # one page's failure must not starve the others of their merges
+                    log.exception("could not merge the outside edit of %r; the next poll tries again", title)
 
     async def listen(self, port: int) -> None:
         """Receive the wiki's JSON RC feed on 127.0.0.1:``port``; any change to an open page wakes the poller."""

@@ -15,8 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from ..errors import NotAuthorized, Refused
+from ..errors import NotAuthorized, Refused, WikiUnavailable
 from ..wiki import User
+
+# Cookie checks (``meta=userinfo``) the admin pages and namespace may ask of the wiki a second, all requests
+# together, with a burst of twice that: requests nobody has authenticated yet cannot load the wiki. Answers
+# the wiki adapter remembers (``--identity-cache-s``) count too: an admin reloading the dashboard stays far
+# below it.
+WIKI_CHECKS_PER_S: Final = 5.0
+WIKI_CHECKS_BURST: Final = 10.0
 
 
 class WhoAmI(Protocol):
@@ -98,11 +105,22 @@ class Guesses:
 class AdminAuth:
     """Decides who is an admin: the admin token, else the wiki session's groups."""
 
-    def __init__(self, wiki: WhoAmI, *, group: str, token: str, guesses: Guesses | None = None) -> None:
+    def __init__(
+        self,
+        wiki: WhoAmI,
+        *,
+        group: str,
+        token: str,
+        guesses: Guesses | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.wiki = wiki
         self.group = group
         self.token = token
         self.guesses = guesses or Guesses()
+        self.clock = clock
+        self._checks = WIKI_CHECKS_BURST
+        self._checked_at = clock()
 
     async def identify(
         self, *, authorization: str | None, cookie: str | None, token: str | None = None, address: str = ""
@@ -113,7 +131,8 @@ class AdminAuth:
         Raises:
             NotAuthorized: no credentials, a wrong token, an anonymous session, or not in the group.
             Refused: too many wrong tokens from ``address`` lately (``ratelimited``).
-            WikiError: the wiki could not be asked (WikiUnavailable when it does not answer).
+            WikiError: the wiki could not be asked (WikiUnavailable when it does not answer, or when
+                ``WIKI_CHECKS_PER_S`` cookie checks were asked this second).
         """
         given = token if token else bearer_token(authorization or "")
         if given is not None:
@@ -124,12 +143,22 @@ class AdminAuth:
             raise NotAuthorized("the admin token is wrong" if self.token else "this server accepts no admin token")
         if not cookie:
             raise NotAuthorized(f"log in to the wiki as a member of the group {self.group!r}")
+        self._take_check()
         user = await self.wiki.whoami(cookie)
         if user.anonymous:
             raise NotAuthorized(f"you are not logged in to the wiki (log in as a member of {self.group!r})")
         if self.group not in user.groups:
             raise NotAuthorized(f"{user.name} is not a member of the wiki group {self.group!r}")
         return Admin(user.name, "wiki")
+
+    def _take_check(self) -> None:
+        """One token of the wiki-check bucket, or WikiUnavailable (answered 503: try again in a moment)."""
+        now = self.clock()
+        self._checks = min(WIKI_CHECKS_BURST, self._checks + (now - self._checked_at) * WIKI_CHECKS_PER_S)
+        self._checked_at = now
+        if self._checks < 1.0:
+            raise WikiUnavailable("too many admin sign-ins are being checked right now; try again in a second")
+        self._checks -= 1.0
 
 
 def bearer_token(header: str) -> str | None:

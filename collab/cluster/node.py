@@ -264,6 +264,8 @@ class Cluster:
                 await self._maintain()
             except (RedisError, OSError) as exc:
                 log.warning("cluster housekeeping failed: %s", exc)
+            except Exception:  # never let one failure end the heartbeat (the node would lose its leases)
+                log.exception("cluster housekeeping failed; it goes on")
             await asyncio.sleep(min(PRESENCE_S, self.lease.ttl_ms / 3000))  # a heartbeat: periodic by nature
 
     async def _maintain(self) -> None:

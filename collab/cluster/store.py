@@ -278,6 +278,10 @@ class RedisStore:
         keys = [key(title, "page"), key(title, "log")]
         self.writer.submit(lambda pipe: pipe.eval(COMPACT, len(keys), *keys, full_state, through, TRIM_GRACE_MS))
 
+    def discard(self, title: str) -> bool:
+        """Kept in cluster mode: another node may hold the page open on the same stream."""
+        return False
+
     def set_base(self, title: str, base: Base) -> None:
         lease = self.lease_of(title)
         if lease is None:

@@ -38,7 +38,14 @@ class MediaWiki:
     """
 
     def __init__(
-        self, api_url: str, bot_user: str, bot_password: str, *, timeout_s: float = 60.0, tag_check_s: float = 60.0
+        self,
+        api_url: str,
+        bot_user: str,
+        bot_password: str,
+        *,
+        timeout_s: float = 60.0,
+        tag_check_s: float = 60.0,
+        identity_cache_s: float = 0.0,
     ) -> None:
         parts = urlsplit(api_url)
         if parts.scheme not in ("http", "https") or not parts.netloc or not parts.path.endswith("api.php"):
@@ -51,7 +58,7 @@ class MediaWiki:
         self.tag_check_s = tag_check_s  # how often a change tag the wiki lacks is looked for again
         self._tags_read_at = 0.0
         self._bot = Bot(api_url, bot_user, bot_password, timeout_s=timeout_s, user_agent=USER_AGENT)
-        self._editor = Editor(api_url, timeout_s=timeout_s, user_agent=USER_AGENT)
+        self._editor = Editor(api_url, timeout_s=timeout_s, user_agent=USER_AGENT, identity_cache_s=identity_cache_s)
 
     # ---- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -173,5 +180,6 @@ class MediaWiki:
         return await self._editor.signatures(title, cookie)
 
     async def whoami(self, cookie: str | None) -> User:
-        """The cookie's user and groups (``meta=userinfo``); anonymous for a bad session. Raises WikiError."""
+        """The cookie's user and groups (``meta=userinfo``); anonymous for a bad session. Raises WikiError.
+        Remembered per cookie for ``identity_cache_s`` seconds."""
         return await self._editor.whoami(cookie)

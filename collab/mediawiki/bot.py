@@ -17,7 +17,7 @@ import mwclient
 import mwclient.errors
 import requests
 
-from ..errors import InvalidTitle, LoginFailed, SaveRefused, WikiUnavailable
+from ..errors import InvalidTitle, LoginFailed, SaveRefused, WikiError, WikiUnavailable
 from ..wiki import Access, LogEntry, Revision, SiteInfo
 from .access import named_access
 from .errors import bad_answer, login_reason, no_answer, query_error, save_error
@@ -122,11 +122,7 @@ class Bot:
         the API answers (missing fields, wrong types) becomes :class:`WikiUnavailable` here, so every caller
         meets a domain error it knows how to retry, never a stray exception that skips its bookkeeping."""
         loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._pool, fn, *args)
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-            log.warning("unexpected answer from the wiki to %s", getattr(fn, "__name__", fn), exc_info=True)
-            raise bad_answer(exc) from exc
+        return await loop.run_in_executor(self._pool, _total, fn, *args)
 
     # ---- in a worker thread ----------------------------------------------------------------------
     def _login(self) -> None:
@@ -310,3 +306,26 @@ def _revision(rev: dict[str, Any]) -> Revision:
         user=rev.get("user", ""),
         comment=rev.get("comment", ""),
     )
+
+
+def _total(fn: Callable[..., T], *args: Any) -> T:
+    """Run ``fn`` so that it returns or raises a :class:`collab.errors.WikiError`, whatever the wiki answered.
+
+    Each call maps the errors it expects; this catches the rest: an answer that is not JSON (mwclient's
+    ``InvalidResponse``: a WAF's HTML page, an empty body), an HTTP error (``requests.HTTPError`` for a 403 or
+    429), an API error no call expected, or a shape the API never sends (a missing key).
+    """
+    try:
+        return fn(*args)
+    except WikiError:
+        raise
+    except mwclient.errors.APIError as exc:
+        raise query_error(str(exc.code), str(exc.info)) from None
+    except (requests.RequestException, mwclient.errors.MaximumRetriesExceeded) as exc:
+        raise no_answer(exc) from None
+    except mwclient.errors.InvalidResponse:
+        raise bad_answer("not JSON") from None
+    except (mwclient.errors.MwClientError, KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        # (an answer of an unexpected shape; logged with its traceback in case it is our bug, not the wiki's)
+        log.warning("unexpected answer from the wiki in %s", getattr(fn, "__name__", fn), exc_info=True)
+        raise bad_answer(type(exc).__name__) from None

@@ -57,12 +57,6 @@ def no_answer(exc: BaseException) -> WikiUnavailable:
     return WikiUnavailable(f"the wiki did not answer: {type(exc).__name__}")
 
 
-def bad_answer(exc: BaseException) -> WikiUnavailable:
-    """The domain error for an answer that is not what the Action API answers (not JSON, fields missing):
-    a proxy's error page, a half-written response; a later try may get a real one."""
-    return WikiUnavailable(f"the wiki's answer could not be read ({type(exc).__name__}: {str(exc)[:200]})")
-
-
 def login_reason(exc: Any) -> str:
     """Why the wiki refused a login, from an mwclient ``LoginError`` (its second argument is the answer)."""
     args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
@@ -70,3 +64,11 @@ def login_reason(exc: Any) -> str:
     if isinstance(info, dict):
         return str(info.get("reason") or info.get("result") or info)
     return str(exc)
+
+
+def bad_answer(what: str | BaseException) -> WikiUnavailable:
+    """The domain error for an answer that is not the Action API's JSON: a proxy's or WAF's HTML page (403,
+    429), an empty or truncated body, a shape the API never sends. Retryable: the text is kept."""
+    if isinstance(what, BaseException):
+        what = f"{type(what).__name__}: {str(what)[:200]}"
+    return WikiUnavailable(f"the wiki's answer was not understood: {what}")

@@ -1,13 +1,15 @@
-"""Wrong bearer tokens are throttled per address (collab/admin/auth.py ``Guesses``), for the admin token in
-``AdminAuth`` as for the metrics token and the revisions route (which share the same ``Guesses`` in app.py).
-Against a real server: tests/test_auth.py, tests/test_admin.py."""
+"""Who may see the sessions (collab/admin/auth.py): wrong bearer tokens are throttled per address (``Guesses``,
+shared with the metrics token and the revisions route in app.py), and requests nobody has authenticated reach
+the wiki at most a few times a second, whatever they send. Against a real server: tests/test_auth.py,
+tests/test_admin.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from collab.admin.auth import AdminAuth, Guesses
-from collab.errors import NotAuthorized, Refused
+from collab.admin.auth import WIKI_CHECKS_BURST, WIKI_CHECKS_PER_S, AdminAuth, Guesses
+from collab.errors import NotAuthorized, Refused, WikiUnavailable
+from collab.wiki import User
 from tests.support.fakewiki import FakeClock, FakeWiki
 
 TOKEN = "admin-token-for-unit-tests-0123456789"
@@ -50,3 +52,33 @@ async def test_a_throttled_address_has_no_token_checked_not_even_the_right_one()
     assert (await auth.identify(authorization=f"Bearer {TOKEN}", cookie=None, address="5.6.7.8")).via == "token"
     clock.advance(60)
     assert (await auth.identify(authorization=None, cookie=None, token=TOKEN, address="1.2.3.4")).via == "token"
+
+
+class Wiki:
+    def __init__(self) -> None:
+        self.asked = 0
+
+    async def whoami(self, cookie: str | None) -> User:
+        self.asked += 1
+        return User("Mallory", False, ("user",))
+
+
+async def test_cookie_checks_reach_the_wiki_at_most_a_few_times_a_second():
+    wiki, now = Wiki(), [0.0]
+    auth = AdminAuth(wiki, group="sysop", token="t" * 32, clock=lambda: now[0])
+    refused = 0
+    for i in range(100):
+        try:
+            await auth.identify(authorization=None, cookie=f"c={i}")
+        except NotAuthorized:
+            pass
+        except WikiUnavailable:
+            refused += 1
+    assert wiki.asked == WIKI_CHECKS_BURST and refused == 100 - WIKI_CHECKS_BURST
+    now[0] += 1.0
+    for i in range(100):
+        with pytest.raises((NotAuthorized, WikiUnavailable)):
+            await auth.identify(authorization=None, cookie=f"c={i}")
+    assert wiki.asked == WIKI_CHECKS_BURST + WIKI_CHECKS_PER_S
+    # The admin token never asks the wiki, and is never throttled.
+    assert (await auth.identify(authorization="Bearer " + "t" * 32, cookie=None)).via == "token"

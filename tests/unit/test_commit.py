@@ -514,3 +514,23 @@ async def test_a_page_resumed_with_nothing_to_save_is_unloaded(world: World, res
     await restarted.advance(UNLOAD)
     assert "Saved already" not in restarted.registry.rooms
     assert len(restarted.bot_saves("Saved already")) == 1
+
+
+async def test_a_page_loaded_that_never_gets_an_editor_unloads_after_the_idle_time(world: World):
+    # A join abandoned while its page loaded: the page is loaded, nobody joined it, nobody will leave it.
+    world.wiki.edit("Abandoned", "Intro.\n", "Creator")
+    await world.registry.open("Abandoned")
+    await world.advance(UNLOAD - 1)
+    assert "Abandoned" in world.registry.rooms
+    await world.advance(1)
+    assert "Abandoned" not in world.registry.rooms and "Abandoned" not in world.commits.pages
+
+
+async def test_the_unload_timer_armed_at_load_leaves_a_page_with_editors_alone(world: World):
+    page = await world.open("Kept")
+    await world.advance(2 * UNLOAD)
+    assert "Kept" in world.registry.rooms
+    world.editors.present.discard("Kept")
+    world.commits.last_left(page.room)
+    await world.advance(UNLOAD)
+    assert "Kept" not in world.registry.rooms

@@ -46,7 +46,8 @@ def test_connections_per_ip_and_user_are_capped_and_released():
 
 
 def test_zero_means_unlimited():
-    limiter = Limiter(Limits(max_connections_per_ip=0, updates_per_s=0, user_updates_per_s=0, joins_per_min=0))
+    zero = Limits(max_connections_per_ip=0, updates_per_s=0, user_updates_per_s=0, joins_per_min=0, connects_per_min=0)
+    limiter = Limiter(zero)
     budget = limiter.open("1.2.3.4")
     for _ in range(1000):
         limiter.open("1.2.3.4")
@@ -65,6 +66,31 @@ def test_joins_are_rate_limited_per_key_and_refill():
     limiter.join("user:Bob", 0)
     clock.now += 1.0
     limiter.join("user:Alice", 0)
+
+
+def test_connects_are_rate_limited_per_address_before_anything_is_counted_and_refill():
+    clock = Clock()
+    limiter = Limiter(Limits(connects_per_min=60, max_connections_per_ip=0), clock)
+    for _ in range(60):  # a burst of CONNECT_BURST_S seconds of the rate
+        limiter.open("1.2.3.4")
+        limiter.close("1.2.3.4", None)
+    with pytest.raises(Refused) as refused:
+        limiter.open("1.2.3.4")
+    assert refused.value.reason == "connects_rate" and refused.value.code == "ratelimited"
+    assert limiter.per_ip["1.2.3.4"] == 0  # a refused connect holds no count
+    limiter.open("5.6.7.8")  # other addresses are not affected
+    clock.now += 1.0
+    limiter.open("1.2.3.4")
+
+
+def test_connect_buckets_are_bounded():
+    clock = Clock()
+    limiter = Limiter(Limits(connects_per_min=60, max_connections_per_ip=0), clock)
+    for i in range(limits.MAX_BUCKETS + 5):
+        limiter.open(f"10.{i // 65536}.{i // 256 % 256}.{i % 256}")
+    clock.now += 60.0  # every bucket full again: dropped at the next new address
+    limiter.open("192.0.2.1")
+    assert len(limiter._connect_buckets) == 1
 
 
 def test_pages_per_connection_are_capped():

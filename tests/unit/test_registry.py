@@ -156,3 +156,40 @@ async def test_unloading_keeps_the_log_and_the_next_join_reads_it(store: SQLiteS
     registry.unload("Page")
     assert registry.rooms == {}
     assert (await registry.open("Page")).current_text() == "hello!" and wiki.reads == 1
+
+
+async def test_a_page_never_changed_leaves_no_row_when_it_unloads(store: SQLiteStore):
+    wiki = CountingWiki()
+    wiki.edit("Looked at", "hello")
+    registry = Registry(store, wiki)
+    await registry.open("Looked at")
+    await registry.open("Missing page")  # not on the wiki either
+    assert store.load("Looked at") is not None
+    registry.unload("Looked at")
+    registry.unload("Missing page")
+    assert store.load("Looked at") is None and store.load("Missing page") is None
+
+
+async def test_a_page_changed_by_anyone_keeps_its_rows_when_it_unloads(store: SQLiteStore):
+    wiki = CountingWiki()
+    wiki.edit("Page", "hello")
+    registry = Registry(store, wiki)
+    apply_typed(await registry.open("Page"), "sid", "Alice", "!")
+    registry.unload("Page")
+    assert store.load("Page") is not None
+
+
+async def test_a_forgotten_page_is_seeded_again_from_the_same_revision_so_an_old_copy_merges_without_duplicates(
+    store: SQLiteStore,
+):
+    wiki = CountingWiki()
+    wiki.edit("Page", "hello")
+    registry = Registry(store, wiki)
+    first = await registry.open("Page")
+    browser_copy = first.full_state()  # a browser had the page open and keeps its document while offline
+    registry.unload("Page")
+    wiki.edit("Page", "hello world")  # the wiki moves on meanwhile
+    again = await registry.open("Page")
+    assert again.base.revid == first.base.revid and again.base.state == first.base.state
+    again.doc.apply_update(browser_copy)  # the browser rejoins: its step 2
+    assert again.current_text() == "hello"  # once (the poller then merges revision 2 on text)

@@ -4,6 +4,7 @@ behaviours through real processes: tests/test_sync.py, tests/test_auth.py, tests
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from pycrdt import Doc, Text
 
 from collab import protocol as p
-from collab.errors import CollabError, Refused, SaveRefused
+from collab.errors import CollabError, Refused, SaveRefused, WikiError
 from collab.limits import Limits
 from collab.session import Connection
 from collab.sync import MAX_STRIKES
@@ -62,6 +63,55 @@ async def test_connections_over_the_limit_per_address_are_refused_and_counted(tm
         await node.close()
 
 
+class Broken:
+    """Makes the fake wiki's ``method`` raise ``error`` (after ``gate`` opens, when given)."""
+
+    def __init__(self, node: Node, method: str, error: BaseException, gate: asyncio.Event | None = None) -> None:
+        async def broken(*args: Any, **kwargs: Any) -> Any:
+            if gate is not None:
+                await gate.wait()
+            raise error
+
+        setattr(node.wiki, method, broken)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [WikiError("unmapped", code="someapierror"), ValueError("Expecting value: line 1 column 1"), KeyError("query")],
+    ids=["unmapped API error", "not JSON", "unexpected shape"],
+)
+async def test_a_connect_the_wiki_cannot_answer_fails_with_wikiunavailable_and_gives_its_place_back(
+    tmp_path: Path, error: Exception
+):
+    node = Node(tmp_path, limits=Limits(max_connections_per_ip=1))
+    try:
+        Broken(node, "whoami", error)
+        for _ in range(3):  # more than the cap: nothing leaked
+            with pytest.raises(CollabError) as refused:
+                await node.connect("a", "alice-cookie")
+            assert refused.value.code == "wikiunavailable" and "a" not in node.sessions.connections
+        assert node.sessions.limiter.per_ip == {} and node.sessions.limiter.per_user == {}
+    finally:
+        await node.close()
+
+
+async def test_a_connect_closed_while_the_wiki_fails_releases_its_address_once(tmp_path: Path):
+    node = Node(tmp_path, limits=Limits(max_connections_per_ip=2))
+    try:
+        assert await node.connect("other")
+        gate = asyncio.Event()
+        Broken(node, "whoami", ValueError("not JSON"), gate)
+        pending = asyncio.ensure_future(node.connect("a", "alice-cookie"))
+        await asyncio.sleep(0)
+        await node.sessions.disconnect("a")  # the client went away meanwhile: its address is released here
+        gate.set()
+        with pytest.raises(CollabError):
+            await pending
+        assert node.sessions.limiter.per_ip == {"10.0.0.1": 1}  # the other connection still counts
+    finally:
+        await node.close()
+
+
 async def test_the_connection_never_shows_its_cookie():
     conn = Connection(sid="x", cookie="devwiki_session=abcdef123", ip="127.0.0.1")
     assert "abcdef123" not in repr(conn)
@@ -89,6 +139,39 @@ async def test_a_page_the_user_may_not_read_is_refused_at_join(node: Node):
     ack = await node.join("a", "Page", "alice-cookie")
     assert ack["ok"] is False and ack["error"]["code"] == "forbidden"
     assert node.sessions.rejections["forbidden"] == 1 and "Page" not in node.relay.audience
+
+
+@pytest.mark.parametrize(
+    "error",
+    [WikiError("unmapped", code="someapierror"), ValueError("not JSON"), RuntimeError("a bug")],
+    ids=["unmapped API error", "not JSON", "anything"],
+)
+async def test_a_join_the_wiki_cannot_answer_is_acked_with_wikiunavailable_and_loads_nothing(
+    node: Node, error: Exception
+):
+    await node.connect("a", "alice-cookie")
+    Broken(node, "access", error)
+    ack = await node.sessions.join("a", "Page")
+    assert ack["ok"] is False and ack["error"]["code"] == "wikiunavailable"
+    assert node.registry.rooms == {} and "Page" not in node.relay.audience
+
+
+async def test_a_join_whose_client_left_while_the_wiki_was_asked_loads_nothing(node: Node):
+    await node.connect("a", "alice-cookie")
+    gate = asyncio.Event()
+    answer = node.wiki.access
+
+    async def slow_access(*args: Any, **kwargs: Any) -> Any:
+        await gate.wait()
+        return await answer(*args, **kwargs)
+
+    node.wiki.access = slow_access  # type: ignore[method-assign]
+    pending = asyncio.ensure_future(node.sessions.join("a", "Page"))
+    await asyncio.sleep(0)
+    await node.sessions.disconnect("a")
+    gate.set()
+    assert (await pending)["ok"] is False
+    assert node.registry.rooms == {} and node.relay.audience.get("Page", set()) == set()
 
 
 async def test_a_client_step_1_is_answered_with_what_it_lacks(node: Node):

@@ -165,3 +165,16 @@ def test_a_data_directory_left_open_is_tightened_at_start_with_a_warning(tmp_pat
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
     assert stat.S_IMODE((data / "collab.sqlite3").stat().st_mode) == 0o600
     assert "0755" in caplog.text and "0644" in caplog.text and "too open" in caplog.text
+
+
+def test_discard_forgets_a_page_only_as_created(store: SQLiteStore):
+    base = Base(1, "hello", seed_update("P", 1, "hello"), None)
+    for title in ("Unchanged", "Appended", "Authored", "Compacted"):
+        store.create(title, base)
+    store.append("Appended", b"\x00\x00")
+    store.set_authors("Authored", ["Alice"])
+    store.compact("Compacted", b"\x01")
+    assert store.discard("Unchanged") and store.load("Unchanged") is None
+    for kept in ("Appended", "Authored", "Compacted"):
+        assert not store.discard(kept) and store.load(kept) is not None
+    assert not store.discard("Never there")

@@ -21,14 +21,15 @@ from tests.support.net import free_port
 
 
 class FlakyWiki(FakeWiki):
-    """Its first ``failures`` answers to ``last_revids`` are errors."""
+    """Its first ``failures`` answers to ``last_revids`` are errors (``WikiUnavailable``, or ``error``)."""
 
     failures = 0
+    error: Exception | None = None
 
     async def last_revids(self, titles: list[str]) -> dict[str, int | None]:
         if self.failures:
             self.failures -= 1
-            raise WikiUnavailable("down")
+            raise self.error or WikiUnavailable("down")
         return await super().last_revids(titles)
 
 
@@ -76,6 +77,26 @@ async def test_a_failed_poll_does_not_end_the_polling(setup):
     tasks.spawn(OutsideEditWatcher(registry, wiki, checks, poll_s=0.01).run())
     await asyncio.wait_for(checks.seen.wait(), timeout=5)
     assert wiki.failures == 0 and checks.calls[0] == ("Page", 1)
+
+
+async def test_an_unexpected_error_of_a_poll_or_a_merge_is_logged_and_polling_goes_on(setup, caplog):
+    wiki, registry, tasks = setup
+    wiki.failures, wiki.error = 1, KeyError("query")  # a bug, or a wiki answer nobody mapped
+
+    class Failing(Checks):
+        async def check_outside(self, room: PageRoom, lastrevid: int | None) -> None:
+            await super().check_outside(room, lastrevid)
+            if len(self.calls) == 1:
+                raise RuntimeError("merge bug")
+
+    checks = Failing()
+    tasks.spawn(OutsideEditWatcher(registry, wiki, checks, poll_s=0.01).run())
+    while len(checks.calls) < 2:
+        checks.seen.clear()
+        await asyncio.wait_for(checks.seen.wait(), timeout=5)
+    failures = [r.getMessage() for r in caplog.records if r.exc_info]
+    assert any("polling goes on" in m for m in failures), failures
+    assert any("the next poll tries again" in m for m in failures), failures
 
 
 async def test_the_wikis_feed_naming_an_open_page_wakes_the_poller_at_once(setup):
