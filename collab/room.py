@@ -366,16 +366,20 @@ class PageRoom:
         clock: int = meta["clock"]
         return entry.clock < clock or (entry.clock == clock and entry.state is not None)
 
-    def apply_awareness(self, update: bytes, entries: Sequence[AwarenessEntry], sid: str, user: str) -> None:
+    def apply_awareness(self, update: bytes, entries: Sequence[AwarenessEntry], sid: str, user: str) -> bytes | None:
         """Apply an awareness update that :meth:`awareness_refusal` accepted: its client ids become this
-        connection's (announced states also claim the id for ``user``: see :meth:`claim`)."""
+        connection's (announced states also claim the id for ``user``: see :meth:`claim`). Returns what to
+        relay: the update without the echoes of others' states it carried (another editor may lack the clock
+        that made one stale here, e.g. of a state removed before they joined), None if nothing is left."""
         mine = self.awareness_ids.setdefault(sid, set())
+        echoes = False
         for entry in entries:
             cid = entry.client_id
             if cid in mine:
                 continue
             if self._foreign(cid, user):
-                continue  # a stale echo of another editor's state (awareness_refusal): changes nothing
+                echoes = True  # a stale echo of another editor's state (awareness_refusal): changes nothing
+                continue
             holder = self.awareness_holders.get(cid)
             if holder is not None:
                 self.awareness_ids.get(holder[0], set()).discard(cid)  # the same user's new connection
@@ -384,6 +388,10 @@ class PageRoom:
             if entry.state is not None:
                 self.claim(cid, user)  # before anyone else sees the id
         self.awareness.apply_awareness_update(update, sid)
+        if not echoes:
+            return update
+        own = [e.client_id for e in entries if e.client_id in mine]
+        return self.awareness.encode_awareness_update(own) if own else None
 
     def forget_connection(self, sid: str) -> bytes | None:
         """Free everything about the awareness client ids a connection introduced: their states, pycrdt's

@@ -119,8 +119,9 @@ async def _handle(sessions: Sessions, conn: Connection, joined: Joined, room: Pa
         if (refusal := room.awareness_refusal(entries, conn.sid, conn.user)) is not None:
             sessions.rejected("awareness", room.title, conn.user)
             raise ProtocolError(refusal)
-        room.apply_awareness(message.payload, entries, conn.sid, conn.user)
-        sessions.relay.broadcast(room.title, p.awareness_message(message.payload), skip_sid=conn.sid)
+        relayed = room.apply_awareness(message.payload, entries, conn.sid, conn.user)
+        if relayed is not None:
+            sessions.relay.broadcast(room.title, p.awareness_message(relayed), skip_sid=conn.sid)
     elif kind == "query":
         snapshot = room.awareness_snapshot()
         if snapshot is not None:

@@ -364,6 +364,16 @@ async def test_an_echo_of_another_editors_state_changes_nothing_and_costs_nothin
     assert node.wire.statuses("b") == [] and node.room().awareness_ids == {"a": {44}, "b": {45}}
     await node.send("b", awareness_of((44, 2, b"")))  # older than what Alice sent: ignored by everyone
     assert node.wire.statuses("b") == [] and 44 in node.room().awareness.states
+    await node.send("a", awareness_of((44, 4, b"")))  # Alice goes away
+    await node.join("c", cookie="carol-cookie")  # Carol never saw Alice's clock
+    await node.drained()
+    greeted = len(node.wire.y_messages("c"))
+    await node.send("b", awareness_of((44, 4, b'{"user":{"name":"Alice?"}}')))  # stale here, not for Carol
+    assert node.wire.statuses("b") == [] and 44 not in node.room().awareness.states
+    assert len(node.wire.y_messages("c")) == greeted  # not relayed to her
+    await node.send("b", awareness_of((44, 4, b'{"user":{"name":"Alice?"}}'), (45, 2, b'{"user":{"name":"B"}}')))
+    [entry] = p.check_awareness(node.wire.y_messages("c")[-1].payload)  # Bob's own state only
+    assert (entry.client_id, entry.state) == (45, {"user": {"name": "B"}})
 
 
 async def test_a_connection_introduces_at_most_four_awareness_ids_per_page(node: Node):
