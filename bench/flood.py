@@ -1,6 +1,7 @@
 """Flood benchmark: does one flooding client hurt the other editors of its page?
 
-    python -m bench.flood [--seconds 15] [--rate 20] [--rounds 3] [--wiki-api URL --bot-user NAME]
+    python -m bench.flood [--seconds 15] [--rate 20] [--rounds 3] [--attack updates|awareness]
+                          [--wiki-api URL --bot-user NAME]
 
 Editor A types ``--rate`` one-character edits a second for ``--seconds``; editor B, on the same page,
 timestamps the arrival of each (A and B share one process and clock). Three runs, each against a fresh
@@ -10,6 +11,10 @@ whole run and reconnecting whenever the server cuts it off (bounded: it stops wh
 server is pinned to CPU 0, the clients to CPU 1 (the flooder at the lowest priority, so as not to starve
 the measuring editors), when ``taskset`` exists. The three runs are repeated
 in interleaved rounds. Prints a table per run and the medians.
+
+``--attack awareness`` (issue 14): the attacker is an anonymous client that sends awareness messages of
+840,000 empty states (4 MiB each) instead, reconnecting whenever it is cut off; two runs, unloaded and
+attacked, and the table adds the server's RSS growth over the run (sampled every 0.2 s from /proc).
 
 Without ``--wiki-api``, a throwaway dev wiki is started (and removed) in a temporary directory; with it,
 the bot password comes from ``COLLAB_BOT_PASSWORD``.
@@ -160,8 +165,16 @@ async def measure(url: str, title: str, seconds: float, rate: float) -> list[flo
     return [(got[i] - sent[i]) * 1000 if i in got else float("nan") for i in range(count)]
 
 
-def flooder_main(url: str, title: str, seconds: float) -> None:
-    """The flooding process: real updates as fast as possible, reconnecting when cut off, for ``seconds``."""
+def awareness_bomb(states: int = 840_000) -> bytes:
+    """An awareness message of ``states`` empty states (5 bytes each): 4 MiB by default."""
+    body = b"".join(p.write_varuint(n) + b"\x01\x00" for n in range(1 << 14, (1 << 14) + states))
+    return p.awareness_message(p.write_varuint(states) + body)
+
+
+def flooder_main(url: str, title: str, seconds: float, attack: str = "updates") -> None:
+    """The flooding process: real updates (or awareness bombs) as fast as possible, reconnecting when cut
+    off, for ``seconds``."""
+    bomb = awareness_bomb() if attack == "awareness" else b""
 
     async def run() -> None:
         end = time.monotonic() + seconds
@@ -180,6 +193,11 @@ def flooder_main(url: str, title: str, seconds: float) -> None:
             doc: Doc[Any] = Doc()
             text = doc.get(p.TEXT_NAME, type=Text)
             while sio.connected and time.monotonic() < end:
+                if bomb:
+                    await sio.emit("y", (title, bomb))
+                    sent += 1
+                    await asyncio.sleep(0)
+                    continue
                 sv = doc.get_state()
                 text.insert(0, "f")
                 await sio.emit("y", (title, p.sync_update(doc.get_update(sv))))
@@ -205,9 +223,11 @@ async def scenario(name: str, wiki: dict[str, str], work: Path, args: argparse.N
     proc, url = start_server(wiki, work / name.replace(" ", "-"), limits)
     title = f"Flood bench {name} {uuid.uuid4().hex[:8]}"  # a page saved by an earlier run would seed it
     flooder = None
+    rss = RssSampler(proc.pid)
+    sampling = asyncio.ensure_future(rss.run())
     try:
         if flood:
-            cmd = [sys.executable, "-m", "bench.flood", "--flooder", url, title, str(args.seconds + 2)]
+            cmd = [sys.executable, "-m", "bench.flood", "--flooder", url, title, str(args.seconds + 2), args.attack]
             # The flooder shares CPU 1 with the measuring editors: at the lowest priority, so that what is
             # measured is the server's response, not the editors starved by a local flooder.
             cmd = ["nice", "-n", "19", *(["taskset", "-c", "1"] if PIN else []), *cmd]
@@ -221,6 +241,7 @@ async def scenario(name: str, wiki: dict[str, str], work: Path, args: argparse.N
         healthy = await asyncio.to_thread(is_healthy, url)
         dropped = await asyncio.to_thread(rejected, url)
     finally:
+        sampling.cancel()
         if flooder is not None and flooder.returncode is None:
             flooder.kill()
             await flooder.wait()
@@ -237,7 +258,32 @@ async def scenario(name: str, wiki: dict[str, str], work: Path, args: argparse.N
         "cuts": cuts,
         "dropped": dropped,
         "healthy": healthy,
+        "rss_growth_mb": rss.growth_mb(),
     }
+
+
+class RssSampler:
+    """The server's resident memory (Linux /proc) every 0.2 s: how much it grew over its first sample."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.samples: list[float] = []
+
+    def sample(self) -> None:
+        try:
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    self.samples.append(int(line.split()[1]) / 1024)
+        except OSError:
+            pass  # the process is gone: the run is over
+
+    async def run(self) -> None:
+        while True:
+            self.sample()
+            await asyncio.sleep(0.2)
+
+    def growth_mb(self) -> float:
+        return max(self.samples) - self.samples[0] if self.samples else float("nan")
 
 
 def is_healthy(url: str) -> bool:
@@ -281,6 +327,8 @@ async def main_async(args: argparse.Namespace) -> int:
             ("flood, default limits", True, []),
             ("flood, no rate limits", True, off),
         )
+        if args.attack == "awareness":
+            runs = (("unloaded", False, []), ("4 MiB awareness bombs", True, []))
         rows: list[dict[str, Any]] = []
         for round_ in range(1, args.rounds + 1):  # interleaved: a busy moment of the machine hits every run
             for name, flood, limits in runs:
@@ -294,13 +342,13 @@ async def main_async(args: argparse.Namespace) -> int:
     print(f"\nRelay latency of another editor's edits ({args.rate:g} edits/s for {args.seconds:g} s, ms), "
           f"{args.rounds} rounds; {'server on CPU 0, clients on CPU 1' if PIN else 'no CPU pinning'}\n")  # fmt: skip
     print("| round | run | edits | lost | p50 | p99 | max | p99 / unloaded | flood msgs sent | dropped by limits "
-          "| flooder cut off | server up |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| flooder cut off | server up | RSS growth MB |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         base = next(b["p99"] for b in rows if b["round"] == r["round"] and b["name"] == "unloaded")
         print(f"| {r['round']} | {r['name']} | {r['edits']} | {r['lost']} | {r['p50']:.2f} | {r['p99']:.2f} | "
               f"{r['max']:.2f} | {r['p99'] / base:.2f}x | {r['flood_sent']} | {r['dropped']} | {r['cuts']} | "
-              f"{'yes' if r['healthy'] else 'NO'} |")  # fmt: skip
+              f"{'yes' if r['healthy'] else 'NO'} | {r['rss_growth_mb']:.1f} |")  # fmt: skip
     print("\n| run | median p50 | median p99 | median p99 / unloaded |")
     print("|---|---|---|---|")
     base_p99 = statistics.median(r["p99"] for r in rows if r["name"] == "unloaded")
@@ -312,13 +360,19 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    if len(sys.argv) == 5 and sys.argv[1] == "--flooder":
-        flooder_main(sys.argv[2], sys.argv[3], float(sys.argv[4]))
+    if len(sys.argv) == 6 and sys.argv[1] == "--flooder":
+        flooder_main(sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5])
         return 0
     parser = argparse.ArgumentParser(prog="python -m bench.flood", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=15.0, help="how long editor A types")
     parser.add_argument("--rate", type=float, default=20.0, help="editor A's edits a second")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the three runs")
+    parser.add_argument(
+        "--attack",
+        choices=("updates", "awareness"),
+        default="updates",
+        help="what the attacker sends: real updates, or 4 MiB awareness messages of empty states",
+    )
     parser.add_argument("--wiki-api", default="", help="an existing wiki (else a throwaway dev wiki)")
     parser.add_argument("--bot-user", default="SyncBot@collab")
     args = parser.parse_args()

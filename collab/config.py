@@ -154,6 +154,20 @@ OPTIONS: tuple[Option, ...] = (
         int,
     ),
     Option(
+        "max_clients_per_update",
+        128,
+        "Yjs client ids one update may write with (a browser's lists one; each id is metadata the page keeps "
+        "for ever); more: refused (0: unlimited).",
+        int,
+    ),
+    Option(
+        "max_new_clients_per_connection",
+        512,
+        "Yjs client ids new to their page that one connection may bring in over its life (a browser brings one "
+        "per page); more: refused (0: unlimited).",
+        int,
+    ),
+    Option(
         "updates_per_s",
         100.0,
         "Messages a second per connection (token bucket holding 5 s of it; 0: unlimited).",
@@ -276,6 +290,8 @@ class Settings:
     tls_key: str = default("tls_key", str)
     trusted_proxy: tuple[str, ...] = default("trusted_proxy", tuple)
     max_document_bytes: int = default("max_document_bytes", int)
+    max_clients_per_update: int = default("max_clients_per_update", int)
+    max_new_clients_per_connection: int = default("max_new_clients_per_connection", int)
     updates_per_s: float = default("updates_per_s", float)
     user_updates_per_s: float = default("user_updates_per_s", float)
     joins_per_min: float = default("joins_per_min", float)
@@ -326,7 +342,8 @@ class Settings:
             raise ConfigError("--tls-cert and --tls-key go together")
         limits = (self.max_document_bytes, self.updates_per_s, self.user_updates_per_s, self.joins_per_min)
         rates = (self.connects_per_min, self.identity_cache_s)
-        counts = (self.max_connections_per_ip, self.max_connections_per_user, self.max_pages_per_connection)
+        counts = (self.max_connections_per_ip, self.max_connections_per_user, self.max_pages_per_connection,
+                  self.max_clients_per_update, self.max_new_clients_per_connection)  # fmt: skip
         if min(*limits, *rates, *counts) < 0:
             raise ConfigError("limits must be >= 0 (0: unlimited)")
         for proxy in self.trusted_proxy:

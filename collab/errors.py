@@ -38,6 +38,11 @@ class DuplicateClient(ProtocolError):
     asked for its changes again."""
 
 
+class TooManyClients(ProtocolError):
+    """An update writes with more Yjs client ids than one update (``--max-clients-per-update``) or one
+    connection (``--max-new-clients-per-connection``) may bring: refused (a strike)."""
+
+
 class NotAuthorized(CollabError):
     """The wiki does not let this user do this (edit a protected page, join while blocked...)."""
 
@@ -109,8 +114,10 @@ REJECTIONS: Final = (
     "rate_user",  # --user-updates-per-s
     "flood",  # kept sending far beyond the rate: disconnected
     "message_too_large",  # --max-message-bytes: disconnected
-    "document_too_large",  # --max-document-bytes: the change was dropped
+    "document_too_large",  # --max-document-bytes (text and CRDT metadata): the change was dropped
     "not_stored",  # the log refuses writes: the change was not applied (asked for again later)
+    "client_ids",  # --max-clients-per-update, --max-new-clients-per-connection: the change was dropped
+    "awareness",  # an awareness message: too many states, another editor's client id, too many ids
     "downgraded",  # a re-check switched an editor to read-only
     "removed",  # a re-check removed an editor from a page
     "bearer_guesses",  # too many wrong bearer tokens (admin, metrics, revisions) from one address

@@ -46,6 +46,8 @@ class Limits:
 
     max_message_bytes: int = default("max_message_bytes", int)
     max_document_bytes: int = default("max_document_bytes", int)  # 0: the wiki's maxarticlesize
+    max_clients_per_update: int = default("max_clients_per_update", int)
+    max_new_clients_per_connection: int = default("max_new_clients_per_connection", int)
     updates_per_s: float = default("updates_per_s", float)
     user_updates_per_s: float = default("user_updates_per_s", float)
     joins_per_min: float = default("joins_per_min", float)
@@ -65,6 +67,8 @@ class Limits:
         return cls(
             max_message_bytes=settings.max_message_bytes,
             max_document_bytes=settings.max_document_bytes,
+            max_clients_per_update=settings.max_clients_per_update,
+            max_new_clients_per_connection=settings.max_new_clients_per_connection,
             updates_per_s=settings.updates_per_s,
             user_updates_per_s=settings.user_updates_per_s,
             joins_per_min=settings.joins_per_min,

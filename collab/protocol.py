@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
-from .errors import DuplicateClient, ProtocolError
+from .errors import DuplicateClient, ProtocolError, TooManyClients
 
 EVENT_JOIN: Final = "join"
 EVENT_LEAVE: Final = "leave"
@@ -49,6 +49,9 @@ SYNC_STEP2: Final = 1
 SYNC_UPDATE: Final = 2
 
 MAX_AWARENESS_STATE_BYTES: Final = 64 * 1024
+# A browser's awareness message carries one state, its own; a few more allow for a client that re-created
+# its Y.Doc. Counted before anything is parsed: a 4 MiB message of empty states costs nothing.
+MAX_AWARENESS_ENTRIES: Final = 4
 
 # Item content kinds (low 5 bits of a struct's info byte) accepted inside Y.Text "wikitext".
 _GC, _DELETED, _STRING, _FORMAT, _EMBED, _SKIP = 0, 1, 4, 6, 5, 10
@@ -100,6 +103,9 @@ class UpdateInfo(NamedTuple):
     structs and the clock after its last one.
     ``refs``: the (client, clock) of every item its structs are placed next to that is not in the update
     itself: all must already be in the document, or Yrs would hold the structs pending where Yjs does too.
+    ``deletes``: per client of its delete set, the clock after the last item it deletes: all must be in the
+    document or the update (Yrs keeps a delete of items it lacks pending, in memory, invisible in the state).
+    ``delete_ranges``: how many ranges its delete set lists (what deletions can add to the page's metadata).
     """
 
     starts: dict[int, int]
@@ -107,6 +113,8 @@ class UpdateInfo(NamedTuple):
     refs: dict[int, int]  # client -> highest clock referred to
     has_structs: bool
     has_deletes: bool
+    deletes: dict[int, int]  # client -> clock after its last deleted item
+    delete_ranges: int
 
 
 def _varuint(buf: bytes, pos: int) -> tuple[int, int]:
@@ -139,23 +147,26 @@ def _string(buf: bytes, pos: int) -> tuple[str, int]:
         raise ProtocolError("invalid UTF-8 in string") from None
 
 
-def check_update(update: bytes) -> UpdateInfo:
+def check_update(update: bytes, max_clients: int = 0) -> UpdateInfo:
     """Walk a Yjs v1 update completely; refuse anything but text in the ``wikitext`` root.
 
     The hottest function of the server (every keystroke of every editor): hand-inlined, one pass, no
     objects per struct. Counts are checked against the bytes left before anything loops on them.
+    ``max_clients`` (0: any): refuse an update that lists more Yjs clients than this, before walking it
+    (a browser's update lists one; each new client id is metadata the page keeps for ever).
 
     Raises:
         DuplicateClient: a client is listed twice.
+        TooManyClients: more clients than ``max_clients``.
         ProtocolError: malformed, truncated, implausible, or not plain text.
     """
     try:
-        return _walk_update(update)
+        return _walk_update(update, max_clients)
     except IndexError:
         raise ProtocolError("message truncated") from None
 
 
-def _walk_update(buf: bytes) -> UpdateInfo:
+def _walk_update(buf: bytes, max_clients: int) -> UpdateInfo:
     size = len(buf)
     starts: dict[int, int] = {}
     ends: dict[int, int] = {}
@@ -164,6 +175,11 @@ def _walk_update(buf: bytes) -> UpdateInfo:
     n_clients, pos = _varuint(buf, 0)
     if n_clients * 3 > size - pos:
         raise ProtocolError(f"implausible count {n_clients} for {size - pos} remaining bytes")
+    if max_clients and n_clients > max_clients:
+        raise TooManyClients(
+            f"the update writes with {n_clients} Yjs client ids, more than the {max_clients} this server "
+            "accepts in one update"
+        )
     for _ in range(n_clients):
         n_structs, pos = _varuint(buf, pos)
         if n_structs > size - pos:
@@ -216,20 +232,27 @@ def _walk_update(buf: bytes) -> UpdateInfo:
             else:
                 raise ProtocolError(f"content kind {kind} is not plain text")
         ends[client] = clock
-    has_deletes = False
+    deletes: dict[int, int] = {}
+    delete_ranges = 0
     n_ds, pos = _varuint(buf, pos)
     if n_ds * 2 > size - pos:
         raise ProtocolError(f"implausible count {n_ds} for {size - pos} remaining bytes")
     for _ in range(n_ds):
-        _client, pos = _varuint(buf, pos)
+        ds_client, pos = _varuint(buf, pos)
         n_deletes, pos = _varuint(buf, pos)
         if n_deletes * 2 > size - pos:
             raise ProtocolError(f"implausible count {n_deletes} for {size - pos} remaining bytes")
-        if n_deletes:
-            has_deletes = True
+        if not n_deletes:
+            continue
+        delete_ranges += n_deletes
+        last = 0
         for _ in range(n_deletes):
-            _start, pos = _varuint(buf, pos)
-            _len, pos = _varuint(buf, pos)
+            start, pos = _varuint(buf, pos)
+            length, pos = _varuint(buf, pos)
+            if start + length > last:
+                last = start + length
+        if last > deletes.get(ds_client, 0):
+            deletes[ds_client] = last
     if pos != size:
         raise ProtocolError("trailing bytes after update")
     outside: dict[int, int] = {}
@@ -241,7 +264,7 @@ def _walk_update(buf: bytes) -> UpdateInfo:
     for ref_client, ref_clock in skipped:
         if ref_clock > outside.get(ref_client, -1):
             outside[ref_client] = ref_clock
-    return UpdateInfo(starts, ends, outside, bool(starts), has_deletes)
+    return UpdateInfo(starts, ends, outside, bool(starts), bool(delete_ranges), deletes, delete_ranges)
 
 
 def check_state_vector(sv: bytes) -> dict[int, int]:
@@ -269,11 +292,18 @@ class AwarenessEntry:
     state: dict[str, object] | None
 
 
-def check_awareness(update: bytes) -> list[AwarenessEntry]:
-    """Parse an awareness update; every state must be a JSON object (or null) of bounded size."""
+def check_awareness(update: bytes, max_entries: int = 0) -> list[AwarenessEntry]:
+    """Parse an awareness update; every state must be a JSON object (or null) of bounded size.
+
+    ``max_entries`` (0: any): refuse an update of more states than this before parsing any (a client's
+    messages carry its own state only: ``MAX_AWARENESS_ENTRIES``; other nodes' may carry many).
+    """
     r = Reader(update)
     entries = []
-    for _ in range(r.count(3)):
+    count = r.count(3)
+    if max_entries and count > max_entries:
+        raise ProtocolError(f"an awareness message of {count} states: at most {max_entries} are accepted")
+    for _ in range(count):
         client_id = r.varuint()
         clock = r.varuint()
         raw = r.varbytes()

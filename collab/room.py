@@ -11,12 +11,22 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from pycrdt import Assoc, Awareness, Doc, Text, TransactionEvent
 
 from . import textdiff
-from .protocol import TEXT_NAME, UpdateInfo, check_state_vector
+from .protocol import TEXT_NAME, AwarenessEntry, UpdateInfo, check_state_vector, check_update
+
+# What the page size limit counts for CRDT metadata, in bytes, besides the text: each Yjs client id the
+# document holds (its state vector entry and at least one struct: ~13 bytes in the encoded state, measured)
+# and each range of its delete set (a deleted run stays an item for ever). Without them, text-free updates
+# (one GC struct per fresh client id, deletions of single characters) grow the state with no text to count.
+CLIENT_METADATA_BYTES: Final = 16
+DELETE_RANGE_METADATA_BYTES: Final = 16
+# Awareness client ids one connection may introduce on a page (a browser announces one: its Y.Doc's; a few
+# more allow for a new Y.Doc). Each is freed when the connection leaves the page.
+MAX_AWARENESS_IDS: Final = 4
 
 
 @dataclass(frozen=True)
@@ -132,11 +142,15 @@ class PageRoom:
         # (whose ``~~~~`` is it) instead of tracking positions on every change; and who may write with it.
         self.typists: dict[int, str] = {}
         self.listeners: list[UpdateListener] = []
-        self.awareness_ids: dict[str, set[int]] = {}  # sid -> awareness client ids it announced
+        self.awareness_ids: dict[str, set[int]] = {}  # sid -> awareness client ids it introduced
+        self.awareness_holders: dict[int, tuple[str, str]] = {}  # awareness client id -> (sid, user)
         self._origin: Origin | None = None
         self._clocks: dict[int, int] | None = None  # the state vector, parsed (known_clock)
         self._size_bound: int | None = None  # >= the text's UTF-8 size (size_bound)
         self.doc.apply_update(state if state is not None else base.state)
+        # Ranges of the delete set, counted at load, then moved forward by each editor's update (an upper
+        # bound: ranges merge); other changes are trusted and counted at the next exact check (weight_after).
+        self.delete_ranges = count_delete_ranges(self.doc)
         self.server_client: int = self.doc.client_id  # this room's own edits (signatures): no editor's
         # Subscribe only after loading, in the same synchronous block (no event can slip in between).
         # One transaction observer and no Y.Text observer: building a TextEvent's delta cost more than
@@ -183,12 +197,31 @@ class PageRoom:
 
     def lacks(self, info: UpdateInfo) -> bool:
         """Whether a validated update depends on structs this document does not hold: it starts after a gap
-        in a client's clock, or sits next to (or skips over) an item we do not have. Yrs would integrate
-        around what Yjs holds pending (divergence); the caller asks the client for the history instead."""
+        in a client's clock, sits next to (or skips over) an item we do not have, or deletes one. Yrs would
+        integrate around what Yjs holds pending (divergence), and keeps a delete of missing items pending in
+        memory for ever; the caller asks the client for the history instead."""
         known = self.known_clock
-        return any(start > known(client) for client, start in info.starts.items()) or any(
+        if any(start > known(client) for client, start in info.starts.items()) or any(
             clock >= known(client) for client, clock in info.refs.items()
-        )
+        ):
+            return True
+        ends = info.ends
+        return any(end > known(client) and end > ends.get(client, 0) for client, end in info.deletes.items())
+
+    def new_clients(self, info: UpdateInfo) -> int:
+        """How many Yjs client ids a validated update writes with that the document does not hold yet."""
+        known = self.known_clock
+        return sum(1 for client in info.ends if not known(client))
+
+    def metadata_bytes(self, new_clients: int = 0, delete_ranges: int = 0) -> int:
+        """What the CRDT metadata counts in the page size limit, with ``new_clients`` and ``delete_ranges``
+        more (cheap: the clients counted exactly, the delete ranges by an upper bound; see
+        CLIENT_METADATA_BYTES)."""
+        clocks = self._clocks
+        if clocks is None:
+            clocks = self._clocks = check_state_vector(self.doc.get_state())
+        clients, ranges = len(clocks) + new_clients, self.delete_ranges + delete_ranges
+        return clients * CLIENT_METADATA_BYTES + ranges * DELETE_RANGE_METADATA_BYTES
 
     def foreign_client(self, info: UpdateInfo, user: str) -> int | None:
         """A Yjs client id that a validated update writes new structs with but that is not ``user``'s: it
@@ -241,6 +274,7 @@ class PageRoom:
             if client not in typists and end > self.known_clock(client):
                 typists[client] = origin.user
         clocks, bound = self._clocks, self._size_bound
+        self.delete_ranges += info.delete_ranges
         self.apply_update(update, origin)
         if clocks is not None:
             for client, end in info.ends.items():
@@ -291,14 +325,91 @@ class PageRoom:
         self.apply_update(fork_doc.get_update(self.doc.get_state()), origin)
 
     # ---- awareness -----------------------------------------------------------------------------
+    def awareness_refusal(self, entries: Sequence[AwarenessEntry], sid: str, user: str) -> str | None:
+        """Why connection ``sid`` of ``user`` may not set these awareness states, or None if it may.
+
+        A client id is the connection's when it introduced it on this page (at most ``MAX_AWARENESS_IDS``),
+        or when another connection of the same user holds it (a browser reconnecting with its Y.Doc before
+        its old connection is noticed gone: the id moves). Another user's id (announced, or written with:
+        ``typists``) and the room's own are refused, unless the entry is an echo that changes nothing.
+        """
+        mine = self.awareness_ids.get(sid, ())
+        fresh: set[int] = set()
+        for entry in entries:
+            cid = entry.client_id
+            if cid in mine:
+                continue
+            if self._foreign(cid, user):
+                if self._stale(entry):
+                    continue  # (what Yjs providers that echo every change send back: ignored by all)
+                return f"the awareness state of Yjs client id {cid} belongs to another editor: not applied"
+            fresh.add(cid)
+        if len(mine) + len(fresh) > MAX_AWARENESS_IDS:
+            return (
+                f"awareness states for {len(mine) + len(fresh)} Yjs client ids from one connection: at most "
+                f"{MAX_AWARENESS_IDS} are accepted per page; reload the page if this persists"
+            )
+        return None
+
+    def _foreign(self, cid: int, user: str) -> bool:
+        """Whether awareness client id ``cid`` belongs to someone other than ``user`` here."""
+        holder = self.awareness_holders.get(cid)
+        owner = holder[1] if holder is not None else self.typists.get(cid)
+        return cid == self.server_client or (owner is not None and owner != user)
+
+    def _stale(self, entry: AwarenessEntry) -> bool:
+        """Whether the awareness holds a newer clock for the entry's id (or the same one and a state): applying
+        the entry would change nothing (y-protocols ordering)."""
+        meta = self.awareness.meta.get(entry.client_id)
+        if meta is None:
+            return False
+        clock: int = meta["clock"]
+        return entry.clock < clock or (entry.clock == clock and entry.state is not None)
+
+    def apply_awareness(self, update: bytes, entries: Sequence[AwarenessEntry], sid: str, user: str) -> bytes | None:
+        """Apply an awareness update that :meth:`awareness_refusal` accepted: its client ids become this
+        connection's (announced states also claim the id for ``user``: see :meth:`claim`). Returns what to
+        relay: the update without the echoes of others' states it carried (another editor may lack the clock
+        that made one stale here, e.g. of a state removed before they joined), None if nothing is left."""
+        mine = self.awareness_ids.setdefault(sid, set())
+        echoes = False
+        for entry in entries:
+            cid = entry.client_id
+            if cid in mine:
+                continue
+            if self._foreign(cid, user):
+                echoes = True  # a stale echo of another editor's state (awareness_refusal): changes nothing
+                continue
+            holder = self.awareness_holders.get(cid)
+            if holder is not None:
+                self.awareness_ids.get(holder[0], set()).discard(cid)  # the same user's new connection
+            mine.add(cid)
+            self.awareness_holders[cid] = (sid, user)
+            if entry.state is not None:
+                self.claim(cid, user)  # before anyone else sees the id
+        self.awareness.apply_awareness_update(update, sid)
+        if not echoes:
+            return update
+        own = [e.client_id for e in entries if e.client_id in mine]
+        return self.awareness.encode_awareness_update(own) if own else None
+
     def forget_connection(self, sid: str) -> bytes | None:
-        """Remove the awareness states a connection announced; returns the update telling the others."""
+        """Free everything about the awareness client ids a connection introduced: their states, pycrdt's
+        per-id clock (kept for ever otherwise), the claims of ids never written with. Returns the update
+        telling the others that the states are gone, if any were present."""
         ids = self.awareness_ids.pop(sid, set())
         present = [cid for cid in ids if cid in self.awareness.states]
-        if not present:
-            return None
-        self.awareness.remove_awareness_states(present, origin=sid)
-        return self.awareness.encode_awareness_update(present)
+        removal = None
+        if present:
+            self.awareness.remove_awareness_states(present, origin=sid)
+            removal = self.awareness.encode_awareness_update(present)  # (before the clocks go)
+        meta = self.awareness.meta
+        for cid in ids:
+            self.awareness_holders.pop(cid, None)
+            meta.pop(cid, None)
+            if not self.known_clock(cid):
+                self.typists.pop(cid, None)  # claimed by awareness only: nothing of it to sign or protect
+        return removal
 
     def awareness_snapshot(self) -> bytes | None:
         ids = list(self.awareness.states)
@@ -322,8 +433,16 @@ class PageRoom:
 _TAG = "collab-server"
 
 
-def text_bytes_after(state: bytes, update: bytes) -> int:
-    """The UTF-8 size of the page text after applying ``update`` to a copy of ``state`` (not to the room)."""
+def count_delete_ranges(doc: Doc[Any]) -> int:
+    """The ranges of a document's delete set (an update against its own state vector holds only that)."""
+    return check_update(doc.get_update(doc.get_state())).delete_ranges
+
+
+def weight_after(state: bytes, update: bytes) -> tuple[int, int]:
+    """The UTF-8 size of the page text and its metadata weight (as :meth:`PageRoom.metadata_bytes` counts
+    them, exactly) after applying ``update`` to a copy of ``state`` (not to the room)."""
     doc, text = fork(state)
     doc.apply_update(update)
-    return len(text)  # pycrdt measures text in UTF-8 bytes
+    clients = len(check_state_vector(doc.get_state()))
+    metadata = clients * CLIENT_METADATA_BYTES + count_delete_ranges(doc) * DELETE_RANGE_METADATA_BYTES
+    return len(text), metadata  # pycrdt measures text in UTF-8 bytes

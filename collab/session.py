@@ -64,6 +64,7 @@ class Connection:
     identity: Identity | None = None
     budget: Budget | None = None
     origin: ClientOrigin | None = None  # the origin of this connection's changes (built once per user)
+    new_clients: int = 0  # Yjs client ids new to their page that its updates brought (sync._check_new_clients)
     # Pages moved on the wiki while joined: old title -> new. What the client sent under the old title before
     # it learnt of the move (its ``moved`` status) still reaches the page; an entry ends when the page is left.
     moved: dict[str, str] = field(default_factory=dict)

@@ -19,9 +19,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from . import protocol as p
-from .errors import DuplicateClient, ProtocolError, StoreUnavailable
+from .errors import DuplicateClient, ProtocolError, StoreUnavailable, TooManyClients
 from .relay import NOT_STORED
-from .room import ClientOrigin, PageRoom, text_bytes_after
+from .room import ClientOrigin, PageRoom, weight_after
 
 if TYPE_CHECKING:
     from .session import Connection, Joined, Sessions
@@ -29,8 +29,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_STRIKES = 25
-# A browser announces one awareness client id per page (its Y.Doc's); a few more allow for a new Y.Doc.
-MAX_CLAIMED_BY_AWARENESS = 4
 
 
 async def receive(sessions: Sessions, sid: str, title: Any, msg: Any) -> None:
@@ -86,9 +84,12 @@ async def _handle(sessions: Sessions, conn: Connection, joined: Joined, room: Pa
         await _answer(sessions, conn, room.title, p.sync_step2(room.update_since(message.payload)))
     elif kind in ("step2", "update"):
         try:
-            info = p.check_update(message.payload)
+            info = p.check_update(message.payload, sessions.limits.max_clients_per_update)
         except DuplicateClient:
             await sessions.send_y(conn.sid, room.title, p.sync_step1(room.state_vector()))  # ask for it again
+            raise
+        except TooManyClients:
+            sessions.rejected("client_ids", room.title, conn.user)
             raise
         if joined.readonly:
             if info.has_structs or info.has_deletes:  # (an empty step 2 answers our step 1 on every join)
@@ -108,22 +109,28 @@ async def _handle(sessions: Sessions, conn: Connection, joined: Joined, room: Pa
         if room.lacks(info):
             await sessions.send_y(conn.sid, room.title, p.sync_step1(room.state_vector()))  # ask for the history
             raise ProtocolError("update depends on changes the server has not seen; resyncing")
-        if not await _fits(sessions, conn, room, message.payload):
+        new_clients = room.new_clients(info)
+        if new_clients:  # (a browser: once per page)
+            _check_new_clients(sessions, conn, room, new_clients)
+        if not await _fits(sessions, conn, room, message.payload, new_clients, info.delete_ranges):
             return
+        conn.new_clients += new_clients
         origin = conn.origin
         if origin is None or origin.user != conn.user:
             origin = conn.origin = ClientOrigin(conn.sid, conn.user)
         room.apply_client_update(message.payload, info, origin)
-    elif kind == "awareness":
-        entries = p.check_awareness(message.payload)
-        announced = room.awareness_ids.setdefault(conn.sid, set())
-        announced.update(e.client_id for e in entries)
-        if len(announced) <= MAX_CLAIMED_BY_AWARENESS:  # (claims outlive the connection: bounded)
-            for entry in entries:
-                if entry.state is not None:
-                    room.claim(entry.client_id, conn.user)  # before anyone else sees the id
-        room.awareness.apply_awareness_update(message.payload, conn.sid)
-        sessions.relay.broadcast(room.title, p.awareness_message(message.payload), skip_sid=conn.sid)
+    elif kind == "awareness":  # (read-only editors too: their name and cursor, within the same bounds)
+        try:
+            entries = p.check_awareness(message.payload, p.MAX_AWARENESS_ENTRIES)
+        except ProtocolError:
+            sessions.rejected("awareness", room.title, conn.user)
+            raise
+        if (refusal := room.awareness_refusal(entries, conn.sid, conn.user)) is not None:
+            sessions.rejected("awareness", room.title, conn.user)
+            raise ProtocolError(refusal)
+        relayed = room.apply_awareness(message.payload, entries, conn.sid, conn.user)
+        if relayed is not None:
+            sessions.relay.broadcast(room.title, p.awareness_message(relayed), skip_sid=conn.sid)
     elif kind == "query":
         snapshot = room.awareness_snapshot()
         if snapshot is not None:
@@ -146,17 +153,43 @@ async def _not_stored(sessions: Sessions, conn: Connection, room: PageRoom) -> N
         await sessions.status(conn.sid, room.title, "error", NOT_STORED, code="notstored")
 
 
-async def _fits(sessions: Sessions, conn: Connection, room: PageRoom, update: bytes) -> bool:
-    """Whether the page stays within its size limit with ``update`` (else the editor is told)."""
+def _check_new_clients(sessions: Sessions, conn: Connection, room: PageRoom, new_clients: int) -> None:
+    """Refuse an update whose Yjs client ids new to the page take the connection over its allowance.
+
+    Raises:
+        TooManyClients: over ``--max-new-clients-per-connection``.
+    """
+    allowed = sessions.limits.max_new_clients_per_connection
+    if allowed and conn.new_clients + new_clients > allowed:
+        sessions.rejected("client_ids", room.title, conn.user)
+        raise TooManyClients(
+            f"your change was not applied: it brings {new_clients} new Yjs client ids, and this connection may "
+            f"bring at most {allowed}; reload the page if this persists"
+        )
+
+
+async def _fits(
+    sessions: Sessions, conn: Connection, room: PageRoom, update: bytes, new_clients: int, delete_ranges: int
+) -> bool:
+    """Whether the page stays within its size limit with ``update`` (which brings ``new_clients`` Yjs client
+    ids and ``delete_ranges``): its text plus its CRDT metadata (``room.metadata_bytes``), else the editor
+    is told."""
     limit = sessions.limits.document_limit(sessions.wiki.site_info.max_article_bytes)
     # Cheap bound first (the text cannot grow by more than the update's size), exact check near it.
-    if room.size_bound() + len(update) <= limit or room.text_bytes() + len(update) <= limit:
+    metadata = room.metadata_bytes(new_clients, delete_ranges)
+    if room.size_bound() + metadata + len(update) <= limit or room.text_bytes() + metadata + len(update) <= limit:
         return True
-    size = text_bytes_after(room.full_state(), update)
-    if size <= limit:
+    size, metadata = weight_after(room.full_state(), update)
+    if size + metadata <= limit:
         return True
     sessions.rejected("document_too_large", room.title, conn.user)
-    message = f"the page would be {size} bytes, more than the limit of {limit}: not applied"
+    if metadata > size:  # (text-free updates: many client ids, scattered deletions)
+        message = (
+            f"the page would be {size} bytes of text and {metadata} bytes of editing history (Yjs client ids "
+            f"and deletions), more than the limit of {limit}: not applied"
+        )
+    else:
+        message = f"the page would be {size + metadata} bytes, more than the limit of {limit}: not applied"
     await sessions.status(conn.sid, room.title, "error", message, code="toolarge")
     return False
 

@@ -7,7 +7,9 @@ stays under a flood is measured by ``bench/flood.py``, which prints a table.
 from __future__ import annotations
 
 import asyncio
+import json
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +18,7 @@ from pycrdt import Doc, Text
 
 from collab import protocol as p
 from tests.clients import HeaderClient, JoinRefused, NodeClient, PyClient, refusal
-from tests.plugins.server import ServerFactory
+from tests.plugins.server import CollabProcess, ServerFactory
 from tests.support.pages import revisions, unique_title
 from tests.wikiclient import WikiUser
 
@@ -346,3 +348,122 @@ async def test_a_websocket_peer_that_does_not_speak_engine_io_is_hung_up_on(coll
         client = PyClient(server.url)
         await client.connect()
         await client.close()
+
+
+# ---- awareness and Yjs client ids (issue 14) --------------------------------------------------------------
+def rss_mb(server: CollabProcess) -> float:
+    """The server process's resident memory (Linux /proc), in MB: a failure detector, not a measurement
+    (``bench/flood.py --attack awareness`` measures)."""
+    assert server.proc is not None
+    for line in Path(f"/proc/{server.proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def awareness_entries(*entries: tuple[int, int, bytes]) -> bytes:
+    """An awareness message of (client id, clock, JSON state or b"" for a removal) entries."""
+    body = b"".join(p.write_varuint(c) + p.write_varuint(k) + p.write_varuint(len(s)) + s for c, k, s in entries)
+    return p.awareness_message(p.write_varuint(len(entries)) + body)
+
+
+async def test_an_anonymous_readers_4mib_awareness_bomb_is_refused_and_others_see_no_change(
+    collab_server: ServerFactory, admin: WikiUser
+):
+    title = unique_title("Limits awareness bomb")
+    admin.edit(title, "Protected text")
+    admin.protect(title)  # anonymous users read it only
+    server = collab_server(commit_idle_s=600, commit_max_s=1200)
+    alice = await NodeClient().start()
+    reader = await PyClient(server.url).connect()
+    try:
+        assert (await alice.call("connect", url=server.url, cookie=admin.cookie_header()))["ok"]
+        assert (await alice.call("join", title=title))["ok"]
+        await alice.call("awareness", title=title, state={"user": {"name": "Admin"}})
+        page = await reader.join(title)
+        assert page.ack["readonly"] is True
+        await reader.wait_until(lambda: any(s for s in page.awareness.states.values()), what="the admin's state")
+        before = rss_mb(server)
+        bomb = b"".join(p.write_varuint(n) + b"\x01\x00" for n in range(1 << 14, (1 << 14) + 840_000))
+        message = p.awareness_message(p.write_varuint(840_000) + bomb)
+        assert len(message) > 4 * 1024 * 1024
+        await reader.emit_y(title, message)
+        await reader.wait_until(lambda: any(s.get("code") == "badmessage" for s in page.statuses), what="refusal")
+        assert "at most 4" in next(s["message"] for s in page.statuses if s.get("code") == "badmessage")
+        # The reader keeps its presence within the bounds, and the others see it; nothing else arrived.
+        await reader.emit_y(title, awareness_entries((777, 1, b'{"user":{"name":"Reader"}}')))
+        for _ in range(200):
+            if (await alice.call("peers", title=title))["states"]:
+                break
+            await asyncio.sleep(0.05)  # polling the Node process (no event crosses the pipe)
+        assert (await alice.call("peers", title=title))["states"] == [{"user": {"name": "Reader"}}]
+        assert rss_mb(server) - before < 50
+        assert healthy(server.url)
+    finally:
+        await alice.close()
+        await reader.close()
+
+
+async def test_bob_sending_alices_awareness_client_id_leaves_her_name_and_cursor_to_the_others(
+    collab_server: ServerFactory, alice: WikiUser, bob: WikiUser
+):
+    title = unique_title("Limits awareness spoof")
+    server = collab_server(commit_idle_s=600, commit_max_s=1200)
+    a, carol = await NodeClient().start(), await NodeClient().start()
+    mallory = await PyClient(server.url, cookie=bob.cookie_header()).connect()
+    alices = {"user": {"name": "Alice", "color": "#f00"}, "cursor": {"anchor": 1, "head": 2}}
+    try:
+        for client, cookie in ((a, alice.cookie_header()), (carol, None)):
+            assert (await client.call("connect", url=server.url, cookie=cookie))["ok"]
+            assert (await client.call("join", title=title))["ok"]
+        await a.call("awareness", title=title, state=alices)
+        alice_id = (await a.call("me", title=title))["clientID"]
+        page = await mallory.join(title)
+        await mallory.wait_until(lambda: page.awareness.states.get(alice_id) == alices, what="Alice's state")
+        clock = page.awareness.meta[alice_id]["clock"]
+        forged = json.dumps({"user": {"name": "Alice (not)"}, "cursor": None}).encode()
+        await mallory.emit_y(title, awareness_entries((alice_id, clock + 1, forged)))
+        await mallory.emit_y(title, awareness_entries((alice_id, clock + 2, b"")))  # "Alice left"
+        await mallory.wait_until(lambda: len(mallory.errors) == 2, what="two refusals")
+        assert {e[1]["code"] for e in mallory.errors} == {"badmessage"}
+        assert "belongs to another editor" in mallory.errors[0][1]["message"]
+        await mallory.close()  # and Bob's leaving does not take Alice's presence along
+        await a.call("awareness", title=title, state={**alices, "cursor": {"anchor": 3, "head": 3}})
+        for _ in range(200):
+            if (await carol.call("peers", title=title))["states"] == [{**alices, "cursor": {"anchor": 3, "head": 3}}]:
+                break
+            await asyncio.sleep(0.05)  # polling the Node process (no event crosses the pipe)
+        assert (await carol.call("peers", title=title))["states"] == [{**alices, "cursor": {"anchor": 3, "head": 3}}]
+    finally:
+        await a.close()
+        await carol.close()
+        await mallory.close()
+
+
+async def test_an_update_introducing_100k_client_ids_is_refused_and_the_page_state_does_not_grow(
+    collab_server: ServerFactory,
+):
+    title = unique_title("Limits client ids")
+    server = collab_server(commit_idle_s=600, commit_max_s=1200)
+    writer, attacker = await PyClient(server.url).connect(), await PyClient(server.url).connect()
+    try:
+        page = await writer.join(title)
+        await writer.wait_until(lambda: page.synced)
+        writer.append(title, "real text")
+        target = await attacker.join(title)
+        await attacker.wait_until(lambda: str(target) == "real text", what="the text")
+        structs = b"".join(b"\x01" + p.write_varuint(c) + b"\x00\x00\x01" for c in range(1 << 20, (1 << 20) + 100_000))
+        await attacker.emit_y(title, p.sync_update(p.write_varuint(100_000) + structs + b"\x00"))
+        await attacker.wait_until(lambda: bool(attacker.errors), what="the refusal")
+        assert (
+            attacker.errors[0][1]["code"] == "badmessage"
+            and "100000 Yjs client ids" in attacker.errors[0][1]["message"]
+        )
+        fresh = await PyClient(server.url).connect()
+        view = await fresh.join(title)
+        await fresh.wait_until(lambda: str(view) == "real text", what="the page")
+        assert p.check_state_vector(view.doc.get_state()) == p.check_state_vector(page.doc.get_state())
+        await fresh.close()
+    finally:
+        await writer.close()
+        await attacker.close()

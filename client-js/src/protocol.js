@@ -112,6 +112,8 @@ export const SYNC_UPDATE = 2
 
 /** The server refuses a single awareness state larger than this (bytes of JSON). */
 export const MAX_AWARENESS_STATE_BYTES = 64 * 1024
+/** The server refuses an awareness message of more states than this (send only your own). */
+export const MAX_AWARENESS_ENTRIES = 4
 
 /**
  * @typedef {Object} ProtocolError

@@ -77,11 +77,12 @@ async function join (title) {
       send(ack.title, encoding.toUint8Array(encoder))
     })
     awareness.on('update', ({ added, updated, removed }, origin) => {
-      if (origin === 'server') return
-      const changed = added.concat(updated, removed)
+      // Only our own state, as the reference client (page.js): the server refuses others' ids.
+      const me = doc.clientID
+      if (!(added.includes(me) || updated.includes(me) || removed.includes(me))) return
       const encoder = encoding.createEncoder()
       encoding.writeVarUint(encoder, 1)
-      encoding.writeVarUint8Array(encoder, awarenessProtocol.encodeAwarenessUpdate(awareness, changed))
+      encoding.writeVarUint8Array(encoder, awarenessProtocol.encodeAwarenessUpdate(awareness, [me]))
       send(ack.title, encoding.toUint8Array(encoder))
     })
   }
@@ -146,6 +147,7 @@ const commands = {
     return { ok: true }
   },
   awareness: (c) => { page(c.title).awareness.setLocalState(c.state); return { ok: true } },
+  me: (c) => ({ clientID: page(c.title).doc.clientID }),
   peers: (c) => {
     const p = page(c.title)
     const states = []

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pycrdt import Array, Doc, Map, Text
 
 from collab import protocol as p
-from collab.errors import DuplicateClient, ProtocolError
+from collab.errors import DuplicateClient, ProtocolError, TooManyClients
 from collab.room import Base, ClientOrigin, PageRoom, seed_update
 
 
@@ -217,3 +217,29 @@ def test_an_update_that_lists_a_client_twice_is_refused():
     with pytest.raises(DuplicateClient, match="lists Yjs client 77 twice"):
         p.check_update(twice)
     assert isinstance(DuplicateClient("x"), ProtocolError)  # a strike (badmessage) like any bad message
+
+
+def test_an_awareness_message_over_the_entry_bound_is_refused_before_any_state_is_parsed():
+    empty = b"".join(p.write_varuint(n) + b"\x01\x00" for n in range(1000, 1000 + 200_000))
+    with pytest.raises(ProtocolError, match="at most 4"):
+        p.check_awareness(p.write_varuint(200_000) + empty, p.MAX_AWARENESS_ENTRIES)
+    assert len(p.check_awareness(p.write_varuint(4) + empty[: 4 * 4], p.MAX_AWARENESS_ENTRIES)) == 4
+
+
+def test_an_update_listing_more_clients_than_allowed_is_refused_before_it_is_walked():
+    structs = b"".join(b"\x01" + p.write_varuint(c) + b"\x00\x00\x01" for c in range(1000, 1200))
+    update = p.write_varuint(200) + structs + b"\x00"
+    assert len(p.check_update(update).ends) == 200
+    with pytest.raises(TooManyClients, match="200 Yjs client ids"):
+        p.check_update(update, max_clients=128)
+
+
+def test_the_walker_reports_the_delete_set():
+    doc: Doc[Any] = Doc(client_id=5)
+    text = doc.get("wikitext", type=Text)
+    text.insert(0, "abcdefgh")
+    sv = doc.get_state()
+    del text[6:7]
+    del text[1:3]
+    info = p.check_update(doc.get_update(sv))
+    assert info.has_deletes and info.delete_ranges == 2 and info.deletes == {5: 7}

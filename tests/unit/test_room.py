@@ -7,7 +7,16 @@ from typing import Any
 from pycrdt import Doc, Text
 
 from collab import protocol as p
-from collab.room import Base, ClientOrigin, PageRoom, ServerOrigin, WikiOrigin, seed_update, text_bytes_after
+from collab.room import (
+    Base,
+    ClientOrigin,
+    PageRoom,
+    ServerOrigin,
+    WikiOrigin,
+    count_delete_ranges,
+    seed_update,
+    weight_after,
+)
 from tests.support.ydoc import apply_typed
 
 
@@ -42,7 +51,39 @@ def test_the_document_size_is_measured_after_an_update_without_changing_the_room
     sv = doc.get_state()
     text.insert(5, " wörld")
     update = doc.get_update(sv)
-    assert text_bytes_after(base, update) == len("hello wörld".encode())
+    assert weight_after(base, update)[0] == len("hello wörld".encode())
+
+
+def test_the_metadata_weight_counts_clients_and_delete_ranges_exactly_after_an_update():
+    room = PageRoom("T", Base(1, "abcdefgh", seed_update("T", 1, "abcdefgh")))
+    editor: Doc[Any] = Doc(client_id=5)
+    editor.apply_update(room.full_state())
+    text = editor.get("wikitext", type=Text)
+    sv = editor.get_state()
+    text.insert(8, "!")
+    del text[6:7]
+    del text[1:3]
+    update = editor.get_update(sv)
+    info = p.check_update(update)
+    assert room.metadata_bytes(room.new_clients(info), info.delete_ranges) == 2 * 16 + 2 * 16
+    assert weight_after(room.full_state(), update) == (len("adef!h"), 2 * 16 + 2 * 16)
+    room.apply_client_update(update, info, ClientOrigin("s", "Alice"))
+    assert room.metadata_bytes() == 2 * 16 + 2 * 16 == room.metadata_bytes(0, count_delete_ranges(room.doc) - 2)
+
+
+def test_a_delete_of_items_the_room_does_not_hold_lacks_them():
+    room = PageRoom("T", Base(1, "abc", seed_update("T", 1, "abc")))
+    editor: Doc[Any] = Doc(client_id=5)
+    editor.apply_update(room.full_state())
+    text = editor.get("wikitext", type=Text)
+    text.insert(3, "def")
+    typed = p.check_update(editor.get_update(room.state_vector()))
+    sv = editor.get_state()
+    del text[4:5]
+    deleted_only = editor.get_update(sv)
+    assert not room.lacks(typed) and room.lacks(p.check_update(deleted_only))  # "e" never reached the room
+    both = editor.get_update(room.state_vector())  # the insert and the delete together: nothing missing
+    assert not room.lacks(p.check_update(both))
 
 
 def test_each_change_reaches_the_listeners_with_its_origin_and_credits_editors_only():

@@ -383,3 +383,172 @@ async def test_a_disconnect_leaves_every_page_and_gives_back_its_places(node: No
     assert {room.title for room in node.committer.last_left_rooms} == {"Page", "Other"}
     assert node.sessions.limiter.per_ip.get("10.0.0.1", 0) == 0
     assert node.sessions.limiter.per_user.get("Alice", 0) == 0
+
+
+# ---- awareness: bounded, owned by the connection that introduced each id ---------------------------------
+def awareness_of(*entries: tuple[int, int, bytes]) -> bytes:
+    """An awareness message of (client id, clock, JSON state or b"" for a removal) entries."""
+    body = b"".join(p.write_varuint(c) + p.write_varuint(k) + p.write_varuint(len(s)) + s for c, k, s in entries)
+    return p.awareness_message(p.write_varuint(len(entries)) + body)
+
+
+ALICE = b'{"user":{"name":"Alice"},"cursor":{"anchor":3}}'
+
+
+async def test_an_awareness_message_of_many_empty_states_is_refused_before_any_is_applied(tmp_path: Path):
+    node = Node(tmp_path)
+    try:
+        node.wiki.cannot_edit["10.0.0.1"] = "anonymous readers may not edit"
+        await node.join("a", cookie="alice-cookie")
+        await node.join("r")  # an anonymous reader
+        bomb = awareness_of(*((n, 1, b"") for n in range(1000, 1000 + 50_000)))
+        relayed = len(node.wire.y_messages("a"))
+        await node.send("r", bomb)
+        assert node.wire.statuses("r")[-1]["code"] == "badmessage"
+        assert "at most 4" in node.wire.statuses("r")[-1]["message"]
+        room = node.room()
+        assert room.awareness.meta.keys() == {room.server_client} and room.awareness_ids == {}
+        assert len(node.wire.y_messages("a")) == relayed and node.sessions.rejections["awareness"] == 1
+    finally:
+        await node.close()
+
+
+async def test_a_read_only_reader_keeps_its_name_and_cursor(node: Node):
+    node.wiki.cannot_edit["Bob"] = "you are blocked"
+    await node.join("a", cookie="alice-cookie")
+    await node.join("b", cookie="bob-cookie")
+    await node.send("b", awareness_of((9, 1, b'{"user":{"name":"Bob"}}')))
+    [entry] = p.check_awareness(node.wire.y_messages("a")[-1].payload)
+    assert entry.client_id == 9 and entry.state == {"user": {"name": "Bob"}}
+
+
+async def test_another_editors_awareness_id_is_refused_and_their_state_stays(node: Node):
+    await node.join("a", cookie="alice-cookie")
+    await node.join("b", cookie="bob-cookie")
+    await node.join("c", cookie="carol-cookie")
+    await node.send("a", awareness_of((44, 1, ALICE)))
+    seen_by_carol = len(node.wire.y_messages("c"))
+    await node.send("b", awareness_of((44, 2, b'{"user":{"name":"Alice (spoofed)"}}')))
+    await node.send("b", awareness_of((44, 5, b"")))  # removing it
+    await node.send("b", awareness_of((node.room().server_client, 9, b"{}")))  # the room's own id
+    assert [s["code"] for s in node.wire.statuses("b")] == ["badmessage"] * 3
+    assert "belongs to another editor" in node.wire.statuses("b")[0]["message"]
+    assert node.room().awareness.states[44] == {"user": {"name": "Alice"}, "cursor": {"anchor": 3}}
+    assert len(node.wire.y_messages("c")) == seen_by_carol  # nothing relayed
+    await node.sessions.disconnect("b")  # and Bob leaving does not take Alice's state with him
+    assert 44 in node.room().awareness.states
+
+
+async def test_an_echo_of_another_editors_state_changes_nothing_and_costs_nothing(node: Node):
+    await node.join("a", cookie="alice-cookie")
+    await node.join("b", cookie="bob-cookie")
+    await node.send("a", awareness_of((44, 3, ALICE)))
+    await node.send("b", awareness_of((44, 3, ALICE), (45, 1, b'{"user":{"name":"Bob"}}')))  # an echoing client
+    assert node.wire.statuses("b") == [] and node.room().awareness_ids == {"a": {44}, "b": {45}}
+    await node.send("b", awareness_of((44, 2, b"")))  # older than what Alice sent: ignored by everyone
+    assert node.wire.statuses("b") == [] and 44 in node.room().awareness.states
+    await node.send("a", awareness_of((44, 4, b"")))  # Alice goes away
+    await node.join("c", cookie="carol-cookie")  # Carol never saw Alice's clock
+    await node.drained()
+    greeted = len(node.wire.y_messages("c"))
+    await node.send("b", awareness_of((44, 4, b'{"user":{"name":"Alice?"}}')))  # stale here, not for Carol
+    assert node.wire.statuses("b") == [] and 44 not in node.room().awareness.states
+    assert len(node.wire.y_messages("c")) == greeted  # not relayed to her
+    await node.send("b", awareness_of((44, 4, b'{"user":{"name":"Alice?"}}'), (45, 2, b'{"user":{"name":"B"}}')))
+    [entry] = p.check_awareness(node.wire.y_messages("c")[-1].payload)  # Bob's own state only
+    assert (entry.client_id, entry.state) == (45, {"user": {"name": "B"}})
+
+
+async def test_a_connection_introduces_at_most_four_awareness_ids_per_page(node: Node):
+    await node.join("m")
+    for cid in range(100, 104):
+        await node.send("m", awareness_of((cid, 1, b"{}")))
+    await node.send("m", awareness_of((104, 1, b"{}")))
+    assert node.wire.statuses("m")[-1]["code"] == "badmessage"
+    assert node.room().awareness_ids == {"m": {100, 101, 102, 103}} and 104 not in node.room().awareness.meta
+    await node.send("m", awareness_of((101, 2, b"")))  # its own ids stay its own, removals included
+    await node.send("m", awareness_of((101, 3, b"{}")))
+    assert len(node.wire.statuses("m")) == 1
+
+
+async def test_a_reconnecting_browser_takes_its_awareness_id_along(node: Node):
+    await node.join("a", cookie="alice-cookie")
+    await node.join("b", cookie="bob-cookie")
+    await node.send("a", awareness_of((44, 1, ALICE)))
+    await node.join("a2", cookie="alice-cookie")  # the same browser, before its old connection is noticed gone
+    await node.send("a2", awareness_of((44, 2, ALICE)))
+    assert node.wire.statuses("a2") == [] and node.room().awareness_ids == {"a": set(), "a2": {44}}
+    await node.sessions.disconnect("a")
+    assert 44 in node.room().awareness.states and node.room().awareness_holders[44] == ("a2", "Alice")
+
+
+async def test_everything_about_an_awareness_id_is_freed_when_its_connection_leaves(node: Node):
+    await node.join("a", cookie="alice-cookie")
+    await node.join("m")
+    await node.send("m", awareness_of((200, 1, b"{}"), (201, 1, b"{}"), (202, 1, b"{}")))
+    await node.send("a", awareness_of((44, 1, ALICE)))
+    await node.update("a", typed_as(node, 44, " typed"))
+    await node.sessions.disconnect("m")
+    await node.sessions.disconnect("a")
+    room = node.room()
+    assert room.awareness.states == {} and room.awareness.meta.keys() == {room.server_client}
+    assert room.awareness_ids == {} and room.awareness_holders == {}
+    assert room.typists == {44: "Alice"}  # written with: it stays Alice's (her tildes, her next clocks)
+
+
+# ---- Yjs client ids: bounded per update and per connection, counted in the page size ----------------------
+def gc_clients(first: int, count: int) -> bytes:
+    """A text-free update: one GC struct of each of ``count`` fresh Yjs client ids."""
+    structs = b"".join(p.write_varuint(1) + p.write_varuint(c) + b"\x00\x00\x01" for c in range(first, first + count))
+    return p.write_varuint(count) + structs + b"\x00"
+
+
+async def test_an_update_introducing_100k_client_ids_is_refused_and_the_state_does_not_grow(node: Node):
+    await node.join("m")
+    before = node.room().full_state()
+    await node.update("m", gc_clients(1000, 100_000))
+    status = node.wire.statuses("m")[-1]
+    assert status["code"] == "badmessage" and "100000 Yjs client ids" in status["message"]
+    assert node.room().full_state() == before and node.sessions.rejections["client_ids"] == 1
+
+
+async def test_a_connection_brings_a_bounded_number_of_new_client_ids(tmp_path: Path):
+    node = Node(tmp_path, limits=Limits(max_clients_per_update=10, max_new_clients_per_connection=25))
+    try:
+        await node.join("m")
+        await node.update("m", gc_clients(1000, 10))
+        await node.update("m", gc_clients(2000, 10))
+        assert node.sessions.connections["m"].new_clients == 20 and node.wire.statuses("m") == []
+        before = node.room().full_state()
+        await node.update("m", gc_clients(3000, 10))
+        assert node.room().full_state() == before
+        assert "this connection may bring at most 25" in node.wire.statuses("m")[-1]["message"]
+        await node.join("m2")  # (a new connection starts afresh; the page's own limit is below)
+        await node.update("m2", gc_clients(3000, 5))
+        assert node.wire.statuses("m2") == []
+    finally:
+        await node.close()
+
+
+async def test_client_ids_count_in_the_page_size_limit(tmp_path: Path):
+    node = Node(tmp_path, limits=Limits(max_document_bytes=1000))
+    try:
+        await node.join("m")
+        await node.update("m", gc_clients(1000, 40))  # 5 bytes of text, 41 clients: 5 + 41 * 16 = 661
+        before = node.room().full_state()
+        await node.update("m", gc_clients(2000, 30))  # + 30 * 16 = 1141 > 1000
+        assert node.room().full_state() == before
+        status = node.wire.statuses("m")[-1]
+        assert status["code"] == "toolarge" and "bytes of editing history" in status["message"]
+        assert node.sessions.rejections["document_too_large"] == 1 and node.sessions.connections["m"].strikes == 0
+    finally:
+        await node.close()
+
+
+async def test_a_delete_of_items_the_page_lacks_is_refused_and_asked_for_again(node: Node):
+    await node.join("m")
+    # 1000 ranges of a client the page has never seen: Yrs would keep them pending, in memory, for ever
+    ranges = b"".join(p.write_varuint(2 * i) + b"\x01" for i in range(1000))
+    await node.update("m", b"\x00\x01" + p.write_varuint(5555) + p.write_varuint(1000) + ranges)
+    assert node.wire.statuses("m")[-1]["code"] == "badmessage"
+    assert node.wire.y_messages("m")[-1].kind == "step1" and node.room().delete_ranges == 0
