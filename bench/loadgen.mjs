@@ -118,6 +118,13 @@ async function pool (items, limit, fn) {
   return out
 }
 
+/**
+ * A page name of its own for each run: a server that saves a page when its last editor leaves (ours) may
+ * have saved the previous run's text to the wiki before it was stopped, and the next run would start from it.
+ * @param {string} prefix
+ */
+const uniquePage = (prefix) => `${prefix}-${process.pid}-${Date.now()}`
+
 /** Open `n` clients on one page: the first alone (it creates the page), then the others at once. */
 async function openPage (page, n) {
   const first = await makeClient(cfg.transport, cfg.url, page).connect()
@@ -245,7 +252,7 @@ const WORKLOADS = {
     const count = Math.min(cfg.limit || trace.txns.length, trace.txns.length)
     const convert = needsConversion(trace)
     const expected = count === trace.txns.length ? trace.endContent : sequentialText(trace, count)
-    const clients = await openPage(cfg.page || 'trace', 3)
+    const clients = await openPage(cfg.page || uniquePage('trace'), 3)
     const [writer] = clients
     const tracker = new Tracker()
     const page = tracker.page(clients)
@@ -302,7 +309,7 @@ const WORKLOADS = {
   async concurrent () {
     const trace = loadTrace(cfg.file)
     const pre = precomputeConcurrent(trace)
-    const clients = await openPage(cfg.page || 'concurrent', trace.numAgents)
+    const clients = await openPage(cfg.page || uniquePage('concurrent'), trace.numAgents)
     const tracker = new Tracker()
     const page = tracker.page(clients)
     const byAgent = clients.map(() => [])
