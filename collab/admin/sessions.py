@@ -55,7 +55,7 @@ class ConnectionLike(Protocol):
 
 
 class Editors(Protocol):
-    """The editors' connections (implemented by sio.server.CollabServer)."""
+    """The editors' connections (implemented by session.Sessions)."""
 
     @property
     def connections(self) -> Mapping[str, ConnectionLike]: ...
