@@ -37,7 +37,7 @@ HISTORY_MINUTES = 60
 
 # ---- what the admin view needs from the Socket.IO server (structural: adapters do not import each other) ----
 class JoinedLike(Protocol):
-    """One connection's membership of one page (implemented by sio.server.Joined); admin only reads it."""
+    """One connection's membership of one page (implemented by session.Joined); admin only reads it."""
 
     readonly: bool
     joined_at: float
@@ -45,7 +45,7 @@ class JoinedLike(Protocol):
 
 
 class ConnectionLike(Protocol):
-    """One editor's connection (implemented by sio.server.Connection); admin only reads it."""
+    """One editor's connection (implemented by session.Connection); admin only reads it."""
 
     sid: str
     user: str
