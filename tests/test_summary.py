@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
+from collab.dev import devwiki as dw
 from tests.clients import PyClient
+from tests.plugins.browser import WikiBrowserFactory
 from tests.plugins.server import CollabProcess, ServerFactory
 from tests.wikiclient import WikiUser
 
@@ -97,3 +99,25 @@ async def test_the_bots_revision_is_listed_by_recent_changes_default_filters_unl
         await a.close()
     assert revid not in [c["revid"] for c in recent_changes(admin, title, "!bot")]
     assert revid in [c["revid"] for c in recent_changes(admin, title, "bot")]
+
+
+async def test_the_edit_forms_summary_and_minor_box_go_with_the_collaborative_save_in_the_browser(
+    collab_server: ServerFactory, devwiki: dw.DevWiki, wiki_browser: WikiBrowserFactory, admin: WikiUser
+):
+    title = f"Browser summary {secrets.token_hex(3)}"
+    admin.edit(title, "First line.")
+    server = collab_server(commit_idle_s=QUIET, commit_max_s=QUIET)
+    dw.install_loader(devwiki, server.url)
+    alice = await wiki_browser(dw.ALICE)
+    await alice.open_edit(title)
+    await alice.start_collab()
+    await alice.page.locator(".collab-editor .cm-line", has_text="First line.").click()
+    await alice.page.keyboard.press("End")
+    await alice.page.keyboard.type(" Alone.")
+    await alice.page.fill("#wpSummary", "Tidied the first line")
+    await alice.page.check("#wpMinoredit")
+    await alice.page.click("#wpSave")
+    await alice.page.wait_for_url(lambda url: "action=edit" not in url, timeout=60_000)
+    revision = latest(admin, title)
+    assert revision["user"] == "SyncBot" and revision["minor"]
+    assert revision["comment"] == "Tidied the first line (collaborative edit by [[User:Alice|Alice]])"
