@@ -81,6 +81,7 @@ class Service:
             settings.bot_password,
             tag_check_s=settings.tag_check_s,
             identity_cache_s=settings.identity_cache_s,
+            bot_flag=settings.bot_flag,
         )
         self.registry = Registry(self.store, self.wiki)
         self.limits = Limits.from_settings(settings)

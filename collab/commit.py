@@ -25,6 +25,7 @@ from . import saving as cycle
 from .errors import WikiError, WikiUnavailable
 from .events import Observer
 from .lease import CommitLease, SaveIntent, SoleCommitter
+from .protocol import SaveOptions
 from .registry import Registry
 from .room import ClientOrigin, Origin, PageRoom
 from .signatures import Signer
@@ -51,6 +52,14 @@ class Editors(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class SaveRequest:
+    """An editor clicked Save with these options (their Summary and "minor edit" boxes)."""
+
+    options: SaveOptions
+    user: str
+
+
 @dataclass
 class PageCommit:
     """Commit bookkeeping of one page."""
@@ -71,6 +80,8 @@ class PageCommit:
     last_error: str | None = None
     last_saved: Revision | None = None  # the last revision this node saved (or adopted) of the page
     last_coauthors: tuple[str, ...] = ()
+    # The latest Save clicked with options: its summary goes with the next revision that lands (a retry too).
+    request: SaveRequest | None = None
     settling: asyncio.Lock = field(default_factory=asyncio.Lock)  # one resolution of a save intent at a time
 
     def cancel(self, *, unload: bool = False) -> None:
@@ -249,8 +260,11 @@ class CommitManager:
             state.cancel(unload=True)
 
     # ---- saving ----------------------------------------------------------------------------------
-    async def save_now(self, room: PageRoom) -> int | None:
+    async def save_now(self, room: PageRoom, options: SaveOptions | None = None, *, user: str = "") -> int | None:
         """Save the page now (after a save in flight, if any). Returns the new revid or None.
+
+        ``options``: the Summary and "minor edit" boxes of ``user``, who clicked Save; the revision carries
+        them (``saving.save_cycle`` decides whether it may be minor).
 
         Raises:
             WikiError: the save failed; the editors have been told, the text is kept.
@@ -263,6 +277,8 @@ class CommitManager:
         while state.in_flight is not None and not state.in_flight.done():
             state.again = True
             await asyncio.wait([state.in_flight])
+        if options is not None:
+            state.request = SaveRequest(options, user)
         state.in_flight = asyncio.get_running_loop().create_task(self._save(room), name=f"save {room.title}")
         return await asyncio.shield(state.in_flight)
 

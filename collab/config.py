@@ -81,6 +81,14 @@ OPTIONS: tuple[Option, ...] = (
         float,
     ),
     Option(
+        "bot_flag",
+        False,
+        "Flag the server's revisions as bot edits (hidden by Recent changes' and watchlists' default filters, so "
+        "patrollers miss what collaborators wrote); off by default.",
+        _bool,
+        "bool",
+    ),
+    Option(
         "rcfeed_port",
         0,
         "UDP port receiving the wiki's `$wgRCFeeds` JSON push (0: polling only).",
@@ -274,6 +282,7 @@ class Settings:
     poll_s: float = default("poll_s", float)
     change_tag: str = default("change_tag", str)
     tag_check_s: float = default("tag_check_s", float)
+    bot_flag: bool = default("bot_flag", bool)
     rcfeed_port: int = default("rcfeed_port", int)
     unload_idle_s: float = default("unload_idle_s", float)
     max_message_bytes: int = default("max_message_bytes", int)

@@ -41,6 +41,9 @@ ERROR_CODES: Final = (
 
 TEXT_NAME: Final = "wikitext"
 
+MAX_SAVE_SUMMARY_CHARS: Final = 500
+"""The longest edit summary a ``save`` may carry (MediaWiki's own limit, ``CommentStore::COMMENT_CHARACTER_LIMIT``)."""
+
 MSG_SYNC: Final = 0
 MSG_AWARENESS: Final = 1
 MSG_QUERY_AWARENESS: Final = 3
@@ -408,3 +411,42 @@ def awareness_message(update: bytes) -> bytes:
 def error(code: str, message: str) -> dict[str, object]:
     """The ``{"ok": false, ...}`` shape of every refused request."""
     return {"ok": False, "error": {"code": code, "message": message}}
+
+
+@dataclass(frozen=True)
+class SaveOptions:
+    """The optional second argument of ``save``: the editor's summary and "minor edit" box, as typed."""
+
+    summary: str = ""
+    minor: bool = False
+
+
+def parse_save_options(value: object) -> SaveOptions:
+    """``{summary, minor}`` (both optional; None or absent: no options), checked.
+
+    Line breaks become spaces and the ends are trimmed (MediaWiki keeps a summary on one line).
+
+    Raises:
+        ProtocolError: not an object, an unknown key, a summary that is not a string or is longer than
+            :data:`MAX_SAVE_SUMMARY_CHARS`, ``minor`` not a boolean.
+    """
+    if value is None:
+        return SaveOptions()
+    if not isinstance(value, dict):
+        raise ProtocolError("the save options must be an object {summary, minor}")
+    unknown = sorted(str(k) for k in value if k not in ("summary", "minor"))
+    if unknown:
+        raise ProtocolError(f"unknown save option(s): {', '.join(unknown)[:100]}")
+    summary = value.get("summary", "")
+    if summary is None:
+        summary = ""
+    if not isinstance(summary, str):
+        raise ProtocolError("the save summary must be a string")
+    if len(summary) > MAX_SAVE_SUMMARY_CHARS:
+        raise ProtocolError(f"the save summary is longer than {MAX_SAVE_SUMMARY_CHARS} characters")
+    minor = value.get("minor", False)
+    if minor is None:
+        minor = False
+    if not isinstance(minor, bool):
+        raise ProtocolError("the save option minor must be true or false")
+    return SaveOptions(" ".join(summary.split()), minor)

@@ -42,6 +42,7 @@ async def save_cycle(commits: CommitManager, room: PageRoom, state: PageCommit) 
     for _attempt in range(MAX_CONFLICT_RETRIES):
         text = room.current_text()
         if text == room.base.text:
+            state.request = None
             room.contributions = Contributions()
             commits._persist_authors(room)
             return None
@@ -50,8 +51,14 @@ async def save_cycle(commits: CommitManager, room: PageRoom, state: PageCommit) 
             message = f"the text ({len(text.encode())} bytes) is larger than the wiki's limit of {limit} bytes"
             raise SaveRefused(message, code="contenttoobig")
         authors = list(room.contributions.authors)
-        sections = wikitext.sections_touched(room.base.text, text)
-        summary = wikitext.summary(authors, sections, limit=commits.wiki.site_info.max_summary_chars)
+        request = state.request
+        words, saver = (request.options.summary, request.user) if request is not None else ("", None)
+        sections = [] if words else wikitext.sections_touched(room.base.text, text)
+        summary = wikitext.summary(
+            authors, sections, limit=commits.wiki.site_info.max_summary_chars, words=words, saver=saver
+        )
+        # Minor only on the word of everyone whose text it carries: the one who ticked it typed it all.
+        minor = request is not None and request.options.minor and set(authors) <= {request.user}
         intent = SaveIntent(room.full_state(), text, room.base.revid, authors, summary)
         commits._announce(room.title, "saving", "saving to the wiki")
         if not await commits.lease.confirm(room.title, intent):
@@ -60,7 +67,7 @@ async def save_cycle(commits: CommitManager, room: PageRoom, state: PageCommit) 
         sent = _split_credits(commits, room)
         try:
             revid = await commits.wiki.save(
-                room.title, text, baserevid=intent.baserevid, summary=summary, tag=commits.change_tag
+                room.title, text, baserevid=intent.baserevid, summary=summary, tag=commits.change_tag, minor=minor
             )
         except EditConflict:
             await _not_landed(commits, room, sent)
@@ -87,6 +94,8 @@ async def save_cycle(commits: CommitManager, room: PageRoom, state: PageCommit) 
         if saved is None:
             await _not_landed(commits, room, sent)
             raise SaveRefused("the page has been deleted", code="missingtitle")
+        if state.request is request:
+            state.request = None  # said once; a later Save or timer speaks for itself
         await landed(commits, room, intent, saved, record=revid is not None)
         return revid
     raise SaveRefused("the page keeps changing on the wiki; will try again", code="editconflict")

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from . import protocol as p
 from . import sync
 from .auth import Authorizer, Identity
-from .errors import CollabError, InvalidTitle, Refused, WikiError
+from .errors import CollabError, InvalidTitle, ProtocolError, Refused, WikiError
 from .events import Observer
 from .limits import SAVE_COST, Budget, Limiter, Limits
 from .origins import Network, client_ip
@@ -38,7 +38,7 @@ class Committer(Protocol):
     """What the sessions need from the commit policy (``commit.CommitManager``)."""
 
     def last_left(self, room: PageRoom) -> None: ...
-    async def save_now(self, room: PageRoom) -> int | None: ...
+    async def save_now(self, room: PageRoom, options: p.SaveOptions | None = None, *, user: str = "") -> int | None: ...
 
 
 @dataclass
@@ -274,8 +274,15 @@ class Sessions:
         if not self.has_editors(title) and self.committer is not None:
             self.committer.last_left(room)
 
-    async def save(self, sid: str, title: Any) -> dict[str, Any]:
-        """Save the page now: the ack is ``{ok, revid}`` or an error."""
+    async def save(self, sid: str, title: Any, options: Any = None, *_extra: Any) -> dict[str, Any]:
+        """Save the page now with the editor's ``{summary, minor}`` (optional): the ack is ``{ok, revid}`` or an
+        error (``badmessage`` for options that are not that)."""
+        if _extra:
+            return p.error("badmessage", "save takes a title and at most one options object {summary, minor}")
+        try:
+            parsed = p.parse_save_options(options)
+        except ProtocolError as exc:
+            return p.error(exc.code, exc.message)
         conn = self.connections.get(sid)
         if conn is not None:
             title = conn.current(title)
@@ -291,7 +298,7 @@ class Sessions:
         if room is None or self.committer is None:
             return p.error("notjoined", "the page is not open")
         try:
-            revid = await self.committer.save_now(room)
+            revid = await self.committer.save_now(room, parsed, user=conn.user)
         except CollabError as exc:
             return p.error(exc.code if exc.code in p.ERROR_CODES else "saveerror", exc.message)
         return {"ok": True, "revid": revid}

@@ -107,8 +107,11 @@ class Wiki(Protocol):
         """The newest entry of ``kind`` (``move``, ``delete``) in the wiki's log about ``title``, if any."""
         ...
 
-    async def save(self, title: str, text: str, *, baserevid: int | None, summary: str, tag: str | None) -> int | None:
-        """Save ``text`` as the bot on top of ``baserevid``; the new revid, or None when nothing changed."""
+    async def save(
+        self, title: str, text: str, *, baserevid: int | None, summary: str, tag: str | None, minor: bool = False
+    ) -> int | None:
+        """Save ``text`` as the bot on top of ``baserevid``, marked minor or not; the new revid, or None when
+        nothing changed."""
         ...
 
     async def access(self, title: str, cookie: str | None, *, forwarded_for: str | None = None) -> Access:

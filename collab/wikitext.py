@@ -107,21 +107,48 @@ def user_link(name: str, anonymous: bool = False) -> str:
     return f"[[User:{name}|{name}]]"
 
 
-def summary(authors: list[str], sections: list[str], *, limit: int = SUMMARY_LIMIT_CHARS) -> str:
-    """``/* History */ Collaborative edit by [[User:Alice|Alice]], [[User:Bob|Bob]]``, within ``limit``.
+MAX_SECTION_LINKS = 3  # more section links say little and push the credit out of the history's view
 
-    Every author is credited when it fits; otherwise the names that fit, then "and N others". Section
-    markers are dropped (from the end) before any author is.
+
+def summary(
+    authors: list[str],
+    sections: list[str],
+    *,
+    limit: int = SUMMARY_LIMIT_CHARS,
+    words: str = "",
+    saver: str | None = None,
+) -> str:
+    """The summary of a collaborative revision, within ``limit`` characters.
+
+    Without the editor's ``words``: ``/* History */ Collaborative edit by [[User:Alice|Alice]], [[User:Bob|Bob]]``,
+    with at most :data:`MAX_SECTION_LINKS` section links. With them (typed by ``saver`` in the Summary box):
+    ``Fixed typos (collaborative edit by [[User:Alice|Alice]] with [[User:Bob|Bob]])``: the editor's words
+    first, then the credit, the saver first when they typed too; no section links.
+
+    Every author is credited when it fits; otherwise the names that fit, then "and N others". Section links
+    are dropped (from the end) before any author is; the editor's words are cut (with "…") only when even
+    the shortest credit does not fit beside them.
     """
+    if saver in authors:
+        authors = [saver, *(a for a in authors if a != saver)] if words else authors
     links = [user_link(a, _is_ip(a)) for a in authors]
-    marks = [f"/* {s} */" for s in sections]
+    marks = [f"/* {s} */" for s in sections[:MAX_SECTION_LINKS]] if not words else []
+
+    def people(n_links: int) -> str:
+        shown = links[:n_links]
+        if words and saver in authors and len(shown) > 1:
+            text = f"{shown[0]} with {', '.join(shown[1:])}"
+        else:
+            text = ", ".join(shown) if shown else "collaborators"
+        if n_links < len(links):
+            text += f" and {len(links) - n_links} others"
+        return text
 
     def render(n_marks: int, n_links: int) -> str:
-        people = ", ".join(links[:n_links]) if links else "collaborators"
-        if n_links < len(links):
-            people += f" and {len(links) - n_links} others"
+        if words:
+            return f"{words} (collaborative edit by {people(n_links)})"
         head = " ".join(marks[:n_marks])
-        return (head + " " if head else "") + f"Collaborative edit by {people}"
+        return (head + " " if head else "") + f"Collaborative edit by {people(n_links)}"
 
     for n_marks in range(len(marks), -1, -1):
         text = render(n_marks, len(links))
@@ -131,6 +158,12 @@ def summary(authors: list[str], sections: list[str], *, limit: int = SUMMARY_LIM
         text = render(0, n_links)
         if len(text) <= limit:
             return text
+    if words:
+        credit = f" (collaborative edit by {people(1 if links else 0)})"
+        room = limit - len(credit) - 1
+        if room > 0:
+            return words[:room].rstrip() + "…" + credit
+        return words[: max(0, limit - 1)] + "…" if len(words) >= limit else words
     return render(0, 0)[:limit]
 
 

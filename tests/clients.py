@@ -95,9 +95,11 @@ class PyClient:
         ack: dict[str, Any] = await self.sio.call("leave", title, timeout=10)
         return ack
 
-    async def save(self, title: str) -> dict[str, Any]:
+    async def save(self, title: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``save(title)``, or ``save(title, options)`` (the edit form's ``{summary, minor}``)."""
         await self.flush()
-        ack: dict[str, Any] = await self.sio.call("save", title, timeout=120)
+        data: Any = title if options is None else (title, options)
+        ack: dict[str, Any] = await self.sio.call("save", data, timeout=120)
         return ack
 
     async def emit_y(self, title: str, msg: bytes) -> None:

@@ -242,10 +242,11 @@ export class PageProvider extends ObservableV2 {
 
   /**
    * Ask the server to save the page to the wiki now.
+   * @param {import('./protocol.js').SaveOptions} [options] the editor's summary and "minor edit" box
    * @return {Promise<import('./protocol.js').SaveAck>} the server's ack (`revid` null when there was
    *   nothing to save), or `{ok: false, error}` with a client code (`offline`, `timeout`, `destroyed`)
    */
-  save () {
+  save (options) {
     if (this._destroyed) return Promise.resolve(failure('destroyed', 'the editor was closed'))
     if (this._closedCode !== null) return Promise.resolve(failure('closed', this.message || 'the page no longer syncs'))
     if (!this.joined) {
@@ -256,7 +257,8 @@ export class PageProvider extends ObservableV2 {
     const mark = this._localUpdates
     this._savingMark = mark
     this._setState('saving')
-    return this.connection.request(EVENT_SAVE, [this.title], this.connection.saveTimeoutMs).then((ack) => {
+    const args = options ? [this.title, options] : [this.title]
+    return this.connection.request(EVENT_SAVE, args, this.connection.saveTimeoutMs).then((ack) => {
       if (this._destroyed) return ack
       if (ack.ok) {
         if (typeof ack.revid === 'number') this.revid = ack.revid

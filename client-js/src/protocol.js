@@ -147,6 +147,18 @@ export const MAX_AWARENESS_ENTRIES = 4
 /** @typedef {SaveAccepted|Failure} SaveAck */
 
 /**
+ * The optional second argument of `save`: what the editor typed in the edit form's Summary box and ticked
+ * in "This is a minor edit". The revision's summary is these words then the credit; it is minor only when
+ * the editor saving typed everything it carries (docs/protocol.md).
+ * @typedef {Object} SaveOptions
+ * @property {string} [summary] at most {@link MAX_SAVE_SUMMARY_CHARS} characters
+ * @property {boolean} [minor]
+ */
+
+/** The longest summary a `save` may carry (MediaWiki's limit); the server refuses longer ones. */
+export const MAX_SAVE_SUMMARY_CHARS = 500
+
+/**
  * @typedef {Object} ServerStatus
  * @property {ServerState} state
  * @property {string} [message]

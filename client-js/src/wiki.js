@@ -19,7 +19,7 @@ import * as Y from 'yjs'
 import { CollabConnection } from './connection.js'
 import { PageProvider, losesWorkOnUnload } from './page.js'
 import { collabEditor } from './editor.js'
-import { TEXT_NAME } from './protocol.js'
+import { MAX_SAVE_SUMMARY_CHARS, TEXT_NAME } from './protocol.js'
 
 /**
  * @typedef {Object} WikiEditor
@@ -289,12 +289,26 @@ export const startWikiEditor = ({ serverUrl, open } = { serverUrl: '' }) => {
     save()
   }
 
+  /**
+   * The edit form's Summary box (`#wpSummary`, cut to what the server accepts) and "minor edit" box
+   * (`#wpMinoredit`), for the revision of an explicit Save.
+   * @return {import('./protocol.js').SaveOptions}
+   */
+  const formSaveOptions = () => {
+    const summaryBox = /** @type {HTMLInputElement|null} */ (document.getElementById('wpSummary'))
+    const minorBox = /** @type {HTMLInputElement|null} */ (document.getElementById('wpMinoredit'))
+    return {
+      summary: Array.from((summaryBox?.value || '').trim()).slice(0, MAX_SAVE_SUMMARY_CHARS).join(''),
+      minor: Boolean(minorBox?.checked)
+    }
+  }
+
   const save = async () => {
     if (!provider || saving) return null
     saving = true
     const saveButton = /** @type {HTMLInputElement|null} */ (document.getElementById('wpSave'))
     if (saveButton) saveButton.disabled = true
-    const ack = await provider.save()
+    const ack = await provider.save(formSaveOptions())
     saving = false
     if (saveButton) saveButton.disabled = false
     if (ack.ok && provider) {

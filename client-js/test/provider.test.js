@@ -462,3 +462,13 @@ test('a server URL with a path prefix keeps the prefix in the Socket.IO path, no
   assert.deepEqual(socketTarget('https://wiki.example/collab/'), { origin: 'https://wiki.example', path: '/collab/socket.io' })
   assert.deepEqual(socketTarget('http://127.0.0.1:8765'), { origin: 'http://127.0.0.1:8765', path: '/socket.io' })
 })
+
+test('save sends the editor\'s summary and minor box as its second argument, and nothing more without them', async (t) => {
+  const { server, socket, open } = setup(t, { initial: { Page: 'Hello' } })
+  const p = open('Page')
+  socket.open()
+  await live(p)
+  assert.deepEqual(await p.save({ summary: 'Fixed the dates', minor: true }), { ok: true, revid: 100 })
+  await p.save()
+  assert.deepEqual(server.saveOptions, [{ summary: 'Fixed the dates', minor: true }, undefined])
+})

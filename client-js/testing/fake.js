@@ -171,6 +171,8 @@ export class FakeServer {
     this.joins = []
     /** @type {any[]} titles received by the server in save events */
     this.saves = []
+    /** @type {any[]} the options (second argument, undefined when absent) of each save event */
+    this.saveOptions = []
   }
 
   /** @param {FakeSocket} socket */
@@ -294,6 +296,7 @@ export class FakeServer {
     }
     if (event === 'save') {
       this.saves.push(rawTitle)
+      this.saveOptions.push(args[1])
       if (this.saveReply !== null) reply(this.saveReply)
       return
     }

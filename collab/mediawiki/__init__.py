@@ -46,6 +46,7 @@ class MediaWiki:
         timeout_s: float = 60.0,
         tag_check_s: float = 60.0,
         identity_cache_s: float = 0.0,
+        bot_flag: bool = False,
     ) -> None:
         parts = urlsplit(api_url)
         if parts.scheme not in ("http", "https") or not parts.netloc or not parts.path.endswith("api.php"):
@@ -57,7 +58,7 @@ class MediaWiki:
         self._bot_name = name[:1].upper() + name[1:]
         self.tag_check_s = tag_check_s  # how often a change tag the wiki lacks is looked for again
         self._tags_read_at = 0.0
-        self._bot = Bot(api_url, bot_user, bot_password, timeout_s=timeout_s, user_agent=USER_AGENT)
+        self._bot = Bot(api_url, bot_user, bot_password, timeout_s=timeout_s, user_agent=USER_AGENT, bot_flag=bot_flag)
         self._editor = Editor(api_url, timeout_s=timeout_s, user_agent=USER_AGENT, identity_cache_s=identity_cache_s)
 
     # ---- lifecycle -----------------------------------------------------------------------------
@@ -114,8 +115,11 @@ class MediaWiki:
         Raises WikiUnavailable."""
         return await self._bot.last_log(title, kind)
 
-    async def save(self, title: str, text: str, *, baserevid: int | None, summary: str, tag: str | None) -> int | None:
-        """Save ``text`` as the bot on top of ``baserevid``. Returns the new revid, None for no change.
+    async def save(
+        self, title: str, text: str, *, baserevid: int | None, summary: str, tag: str | None, minor: bool = False
+    ) -> int | None:
+        """Save ``text`` as the bot on top of ``baserevid``, marked ``minor`` or not. Returns the new revid, None
+        for no change.
         ``tag`` goes with the edit only if the wiki defines it.
 
         Raises:
@@ -125,14 +129,14 @@ class MediaWiki:
         """
         defined = await self._defined(tag)
         try:
-            return await self._bot.save(title, text, baserevid, summary, defined)
+            return await self._bot.save(title, text, baserevid, summary, defined, minor=minor)
         except SaveRefused as exc:
             if defined is None or not (exc.code.startswith("tags-") or exc.code == "badtags"):
                 raise
             # The tag went away (deleted, deactivated) since it was read: read the tags again, save without it.
             log.warning("the wiki refused the change tag %r (%s); reading its tags again", defined, exc.code)
             await self._read_tags()
-            return await self._bot.save(title, text, baserevid, summary, await self._defined(tag))
+            return await self._bot.save(title, text, baserevid, summary, await self._defined(tag), minor=minor)
 
     async def _defined(self, tag: str | None) -> str | None:
         """``tag`` if the wiki defines it. A tag it lacked is looked for again every ``tag_check_s``: admins

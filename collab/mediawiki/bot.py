@@ -31,8 +31,12 @@ class Bot:
     """The bot's mwclient session. Every public method is a coroutine that runs the call in a worker thread
     and raises only :class:`collab.errors.WikiError` subclasses."""
 
-    def __init__(self, api_url: str, user: str, password: str, *, timeout_s: float, user_agent: str) -> None:
+    def __init__(
+        self, api_url: str, user: str, password: str, *, timeout_s: float, user_agent: str, bot_flag: bool = False
+    ) -> None:
         self._api_url = api_url
+        # Off by default: Recent changes and watchlists hide bot edits, and patrollers must see what was written.
+        self._bot_flag = bot_flag
         self._parts = urlsplit(api_url)
         self._user = user
         self._password = password
@@ -100,14 +104,17 @@ class Bot:
         """
         return await self._run(self._tags)
 
-    async def save(self, title: str, text: str, baserevid: int | None, summary: str, tag: str | None) -> int | None:
-        """Save ``text`` on top of ``baserevid`` (None: create only) with change tag ``tag`` (None: no tag).
-        Returns the new revid, None for no change.
+    async def save(
+        self, title: str, text: str, baserevid: int | None, summary: str, tag: str | None, *, minor: bool = False
+    ) -> int | None:
+        """Save ``text`` on top of ``baserevid`` (None: create only) with change tag ``tag`` (None: no tag),
+        marked minor or not, flagged as a bot edit only with ``bot_flag``. Returns the new revid, None for no
+        change.
 
         Raises:
             EditConflict, SaveRefused, WikiUnavailable
         """
-        return await self._run(self._save, title, text, baserevid, summary, tag)
+        return await self._run(self._save, title, text, baserevid, summary, tag, minor)
 
     async def access_of(self, title: str, user: str) -> Access:
         """What the named ``user`` may do with ``title`` (see :func:`.access.named_access`).
@@ -266,8 +273,14 @@ class Bot:
             target=str(params["target_title"]) if "target_title" in params else None,
         )
 
-    def _save(self, title: str, text: str, baserevid: int | None, summary: str, tag: str | None) -> int | None:
-        params: dict[str, Any] = {"title": title, "text": text, "summary": summary, "bot": 1}
+    def _save(
+        self, title: str, text: str, baserevid: int | None, summary: str, tag: str | None, minor: bool
+    ) -> int | None:
+        params: dict[str, Any] = {"title": title, "text": text, "summary": summary}
+        # "notminor" too: the bot account's "mark all edits minor by default" preference must not decide.
+        params["minor" if minor else "notminor"] = 1
+        if self._bot_flag:
+            params["bot"] = 1
         if baserevid is None:
             params["createonly"] = 1
         else:

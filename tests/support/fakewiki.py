@@ -24,6 +24,7 @@ class SaveCall:
     baserevid: int | None
     summary: str
     tag: str | None
+    minor: bool = False
 
 
 @dataclass
@@ -114,8 +115,10 @@ class FakeWiki:
     async def last_log(self, title: str, kind: str) -> LogEntry | None:
         return next((e for e in reversed(self.log) if e.kind == kind and e.title == title), None)
 
-    async def save(self, title: str, text: str, *, baserevid: int | None, summary: str, tag: str | None) -> int | None:
-        self.saves.append(SaveCall(title, text, baserevid, summary, tag))
+    async def save(
+        self, title: str, text: str, *, baserevid: int | None, summary: str, tag: str | None, minor: bool = False
+    ) -> int | None:
+        self.saves.append(SaveCall(title, text, baserevid, summary, tag, minor))
         if self.fail_saves:
             raise self.fail_saves.pop(0)
         history = self.pages.get(title, [])

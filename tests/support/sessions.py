@@ -28,14 +28,16 @@ class RecordingCommitter:
     def __init__(self) -> None:
         self.last_left_rooms: list[PageRoom] = []
         self.saves: list[str] = []
+        self.options: list[tuple[p.SaveOptions | None, str]] = []
         self.revid: int | None = 7
         self.error: CollabError | None = None
 
     def last_left(self, room: PageRoom) -> None:
         self.last_left_rooms.append(room)
 
-    async def save_now(self, room: PageRoom) -> int | None:
+    async def save_now(self, room: PageRoom, options: p.SaveOptions | None = None, *, user: str = "") -> int | None:
         self.saves.append(room.title)
+        self.options.append((options, user))
         if self.error is not None:
             raise self.error
         return self.revid

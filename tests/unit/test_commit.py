@@ -17,6 +17,7 @@ from collab.commit import REFUSED_PAUSE_S, RETRY_MAX_S, CommitManager
 from collab.errors import SaveRefused, WikiError, WikiUnavailable
 from collab.events import Observer
 from collab.lease import SoleCommitter
+from collab.protocol import SaveOptions
 from collab.registry import Registry
 from collab.room import ClientOrigin, PageRoom
 from collab.store import SQLiteStore
@@ -534,3 +535,46 @@ async def test_the_unload_timer_armed_at_load_leaves_a_page_with_editors_alone(w
     world.commits.last_left(page.room)
     await world.advance(UNLOAD)
     assert "Kept" not in world.registry.rooms
+
+
+# ---- the editor's summary and "minor edit" (issue 15) ----------------------------------------------
+async def test_a_save_carries_the_editors_summary_and_credits_the_others_and_is_not_minor_with_two(world: World):
+    page = await world.open("Summary", "== History ==\nOld.\n")
+    page.type("Alice", "Alice's line.\n")
+    page.type("Bob", "Bob's line.\n")
+    await world.commits.save_now(page.room, SaveOptions("Fixed the dates", minor=True), user="Alice")
+    [save] = world.wiki.saves
+    assert save.summary == "Fixed the dates (collaborative edit by [[User:Alice|Alice]] with [[User:Bob|Bob]])"
+    assert not save.minor  # Bob typed too: Alice cannot vouch for his part
+
+
+async def test_a_minor_save_by_the_only_contributor_is_minor_and_the_next_timer_save_speaks_for_itself(
+    world: World,
+):
+    page = await world.open("Alone")
+    page.type("Alice", "Typo fixed.")
+    await world.commits.save_now(page.room, SaveOptions("typo", minor=True), user="Alice")
+    page.type("Alice", " More.")
+    await world.advance(IDLE)
+    first, second = world.wiki.saves
+    assert first.minor and first.summary == "typo (collaborative edit by [[User:Alice|Alice]])"
+    assert not second.minor and second.summary == "Collaborative edit by [[User:Alice|Alice]]"
+
+
+async def test_someone_who_did_not_type_cannot_mark_the_others_text_minor(world: World):
+    page = await world.open("Others")
+    page.type("Bob", "Bob's text.")
+    await world.commits.save_now(page.room, SaveOptions("", minor=True), user="Alice")
+    [save] = world.wiki.saves
+    assert not save.minor and save.summary == "Collaborative edit by [[User:Bob|Bob]]"
+
+
+async def test_the_editors_summary_survives_a_retry_after_the_wiki_did_not_answer(world: World):
+    page = await world.open("Retry")
+    page.type("Alice", "Text.")
+    world.wiki.fail_saves = [WikiUnavailable("down", code="wikiunavailable")]
+    with pytest.raises(WikiUnavailable):
+        await world.commits.save_now(page.room, SaveOptions("My words"), user="Alice")
+    await world.advance(RETRY_MAX_S)
+    assert world.wiki.saves[-1].summary.startswith("My words (collaborative edit by")
+    assert world.wiki.text("Retry") == "Intro.\nText."

@@ -91,7 +91,9 @@ class _Bot:
     async def tags(self) -> frozenset[str]:
         return frozenset(self.tags_now)
 
-    async def save(self, title: str, text: str, baserevid: int | None, summary: str, tag: str | None) -> int:
+    async def save(
+        self, title: str, text: str, baserevid: int | None, summary: str, tag: str | None, *, minor: bool = False
+    ) -> int:
         self.saved_with.append(tag)
         if self.refuse:
             raise self.refuse.pop(0)

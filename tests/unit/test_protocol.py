@@ -174,6 +174,9 @@ def test_constants_are_mirrored_in_the_javascript_client():
         m = re.search(rf"{name}\s*=\s*(?:Object\.freeze\()?\[([^\]]*)\]", js, re.S)
         assert m, name
         assert tuple(re.findall(r"['\"]([^'\"]+)['\"]", m.group(1))) == getattr(p, name), name
+    for name in ("MAX_SAVE_SUMMARY_CHARS",):
+        m = re.search(rf"{name}\s*=\s*(\d+)", js)
+        assert m and int(m.group(1)) == getattr(p, name), name
 
 
 def test_the_walker_reports_where_each_client_ends_in_utf16_units_as_yjs_counts():

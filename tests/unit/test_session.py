@@ -552,3 +552,17 @@ async def test_a_delete_of_items_the_page_lacks_is_refused_and_asked_for_again(n
     await node.update("m", b"\x00\x01" + p.write_varuint(5555) + p.write_varuint(1000) + ranges)
     assert node.wire.statuses("m")[-1]["code"] == "badmessage"
     assert node.wire.y_messages("m")[-1].kind == "step1" and node.room().delete_ranges == 0
+
+
+async def test_save_passes_the_editors_summary_and_minor_box_and_refuses_bad_ones(node: Node):
+    await node.join("a", cookie="alice-cookie")
+    assert (await node.sessions.save("a", "Page", {"summary": " Fixed\nthe dates ", "minor": True}))["ok"]
+    assert node.committer.options[-1] == (p.SaveOptions("Fixed the dates", True), "Alice")
+    assert (await node.sessions.save("a", "Page"))["ok"]
+    assert node.committer.options[-1] == (p.SaveOptions(), "Alice")
+    for bad in ("words", {"summary": 3}, {"summary": "x" * 501}, {"minor": "yes"}, {"summary": "", "bot": True}):
+        ack = await node.sessions.save("a", "Page", bad)
+        assert ack["error"]["code"] == "badmessage", bad
+    ack = await node.sessions.save("a", "Page", {}, "extra")
+    assert ack["error"]["code"] == "badmessage"
+    assert len(node.committer.saves) == 2  # nothing refused reached the wiki

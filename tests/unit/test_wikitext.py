@@ -43,3 +43,22 @@ def test_a_summary_drops_section_markers_from_the_end_before_any_name():
 def test_user_links_point_anonymous_editors_to_their_contributions():
     assert wikitext.user_link("Alice") == "[[User:Alice|Alice]]"
     assert wikitext.user_link("2001:db8::1", anonymous=True) == "[[Special:Contributions/2001:db8::1|2001:db8::1]]"
+
+
+def test_the_editors_words_come_first_then_the_credit_without_section_links():
+    text = wikitext.summary(["Bob", "Alice"], ["History"], words="Fixed the dates", saver="Alice")
+    assert text == "Fixed the dates (collaborative edit by [[User:Alice|Alice]] with [[User:Bob|Bob]])"
+    assert wikitext.summary(["Bob"], [], words="Tidied", saver="Alice") == (
+        "Tidied (collaborative edit by [[User:Bob|Bob]])"
+    )
+
+
+def test_section_links_are_at_most_three():
+    text = wikitext.summary(["Alice"], ["A", "B", "C", "D", "E"])
+    assert text == "/* A */ /* B */ /* C */ Collaborative edit by [[User:Alice|Alice]]"
+
+
+def test_long_words_are_cut_before_the_credit_is_dropped():
+    text = wikitext.summary(["Alice", "Bob"], [], words="x" * 500, saver="Alice", limit=500)
+    assert len(text) <= 500 and text.startswith("xxx")
+    assert text.endswith("… (collaborative edit by [[User:Alice|Alice]] and 1 others)")
