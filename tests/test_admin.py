@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +23,7 @@ from collab.dev import devwiki as dw
 from tests.clients import PyClient
 from tests.plugins.browser import ARTIFACTS
 from tests.plugins.server import CollabProcess, ServerFactory
+from tests.support.net import free_port
 from tests.wikiclient import WikiUser
 
 pytestmark = pytest.mark.asyncio
@@ -558,3 +562,40 @@ async def test_collab_sessions_watch_refreshes_when_an_editor_joins(collab_serve
         await client.close()
         proc.terminate()
         await proc.wait()
+
+
+# ---- the demo ----------------------------------------------------------------------------------------------------
+def _free_demo_port() -> int:
+    """A TCP port whose next port is a free UDP port too (the demo's RC feed listens on port + 1)."""
+    for _ in range(50):
+        port = free_port()
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                udp.bind(("127.0.0.1", port + 1))
+        except OSError:
+            continue
+        return port
+    raise AssertionError("no free port pair for the demo")
+
+
+def _run(command: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, capture_output=True, text=True, env=CLI_ENV, timeout=timeout)
+
+
+async def test_the_demo_prints_a_collab_sessions_command_that_works(tmp_path: Path) -> None:
+    """`make demo`'s printed `collab sessions` command works against the demo, as printed."""
+    demo = collab_cli("demo", "--dir", str(tmp_path / "demo"), "--wiki-port", str(free_port()))
+    demo += ["--port", str(_free_demo_port())]
+    started = await asyncio.to_thread(_run, demo, 600)
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        lines = [line.strip() for line in started.stdout.splitlines() if " sessions --server " in line]
+        assert len(lines) == 1, started.stdout
+        command = shlex.split(lines[0].split(":", 1)[1])  # "Live sessions (admins):  <command>"
+        assert "--token" in command and len(command[command.index("--token") + 1].encode()) >= 32
+        listed = await asyncio.to_thread(_run, command, 60)
+        assert listed.returncode == 0, listed.stderr
+        assert "0 pages" in listed.stdout and "0 editors" in listed.stdout, listed.stdout
+    finally:
+        stopped = await asyncio.to_thread(_run, [*demo, "--stop"], 120)
+        assert stopped.returncode == 0, stopped.stderr
