@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import logging
 import os
+import secrets
+import shlex
 import subprocess
 import sys
 import threading
@@ -99,7 +101,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     env = wiki.env()
     (root / "data").mkdir(parents=True, exist_ok=True)
     log_path = root / "collab.log"
-    proc_env = dict(os.environ, COLLAB_BOT_PASSWORD=env["DEVWIKI_BOT_PASSWORD"])
+    admin_token = _demo_admin_token(root / "admin-token")
+    # In the environment, not on the command line: flags show in `ps`.
+    proc_env = dict(os.environ, COLLAB_BOT_PASSWORD=env["DEVWIKI_BOT_PASSWORD"], COLLAB_ADMIN_TOKEN=admin_token)
     with open(log_path, "ab") as log_file:
         proc = subprocess.Popen(
             [sys.executable, "-m", "collab", "serve", "--port", str(args.port), "--wiki-api", env["DEVWIKI_API"],
@@ -123,11 +127,33 @@ MediaWiki Collab demo is running.
   The wiki:                                   {env["DEVWIKI_URL"]}/
   Logins:  {env["DEVWIKI_ALICE_USER"]} / {env["DEVWIKI_ALICE_PASSWORD"]}    {env["DEVWIKI_BOB_USER"]} / \
 {env["DEVWIKI_BOB_PASSWORD"]}    {env["DEVWIKI_ADMIN_USER"]} / {env["DEVWIKI_ADMIN_PASSWORD"]} (sysop)
+  Live sessions (admins):  {sessions_command(collab_url, admin_token)}
+  Dashboard: {collab_url}/admin (log in to the wiki as {env["DEVWIKI_ADMIN_USER"]} first)
   Server log: {log_path}
   Stop it all: make demo-stop
 """
     )
     return 0
+
+
+def _demo_admin_token(path: Path) -> str:
+    """The demo server's admin token: kept in ``path`` (owner-only) so that a printed command outlives restarts."""
+    if path.exists():
+        token = path.read_text(encoding="utf-8").strip()
+        if len(token.encode()) >= config.MIN_SECRET_BYTES:
+            return token
+    token = secrets.token_urlsafe(32)  # 32 random bytes, 43 characters
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(token + "\n", encoding="utf-8")
+    return token
+
+
+def sessions_command(server: str, token: str) -> str:
+    """A shell command line running ``collab sessions`` against ``server``, as this interpreter would run it."""
+    script = Path(sys.executable).parent / "collab"  # the venv's entry point, next to its python
+    program = [str(script)] if script.exists() else [sys.executable, "-m", "collab"]
+    return shlex.join([*program, "sessions", "--server", server, "--token", token])
 
 
 def _stop_pidfile(pidfile: Path) -> None:

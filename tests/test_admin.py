@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +23,7 @@ from collab.dev import devwiki as dw
 from tests.clients import PyClient
 from tests.plugins.browser import ARTIFACTS
 from tests.plugins.server import CollabProcess, ServerFactory
+from tests.support.net import free_port
 from tests.wikiclient import WikiUser
 
 pytestmark = pytest.mark.asyncio
@@ -219,6 +223,54 @@ async def test_the_dashboard_shows_sessions_live_and_its_actions_work(
         await b.close()
 
 
+async def test_the_dashboard_counts_characters_in_words_and_shows_the_unsaved_text(
+    collab_server: ServerFactory, devwiki: dw.DevWiki, browser: Browser, alice: WikiUser, admin: WikiUser
+):
+    title = "Dashboard counted page"
+    admin.edit(title, "Start.")
+    server = collab_server(**QUIET)
+    page = await wiki_login(browser, devwiki, dw.ADMIN)
+    asked: list[str] = []
+
+    async def dismiss(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        await dialog.dismiss()
+
+    page.on("dialog", dismiss)
+    await page.goto(server.url + "/admin")
+    await expect(page.locator("#conn")).to_have_text("live")
+    a = await PyClient(server.url, cookie=alice.cookie_header()).connect()
+    try:
+        await a.join(title)
+        session = page.locator(f'tr.session[data-title="{title}"]')
+        await expect(session.locator(".editor-name")).to_have_text(["Alice"])
+        await expect(page.locator("#l-pages")).to_have_text("page open")
+        await expect(page.locator("#l-editors")).to_have_text("editor")
+        await expect(page.locator("#t-users")).to_have_text("1 person")
+        a.append(title, " Alice.")  # one update per keystroke would be 1 update here; 7 characters either way
+        a.append(title, "!")
+        await expect(session.locator(".unsaved-count")).to_have_text("8")
+        await expect(session.locator(".unsaved-word")).to_have_text(" characters changed")
+        await expect(page.locator("#t-unsaved")).to_have_text("8")
+        await expect(page.locator("#t-unsaved-pages")).to_have_text("on 1 page")
+        await session.locator("button.end-session").click()
+        for _ in range(200):  # the dialog handler runs as the click's event arrives
+            if asked:
+                break
+            await asyncio.sleep(0.05)
+        assert asked == [f"End the session on “{title}”? The text is saved first, then its one editor is disconnected."]
+        # The unsaved text, from the dashboard's row: the diff from the last revision to the live text.
+        async with page.context.expect_page() as opened:
+            await session.locator("a.unsaved-diff").click()
+        diff_page = await opened.value
+        await expect(diff_page.locator("#diff .del")).to_contain_text(["-Start."])
+        await expect(diff_page.locator("#diff .add")).to_contain_text(["+Start. Alice.!"])
+        await expect(diff_page.locator("body")).to_contain_text("8 characters changed")
+        assert page_errors(page) == []
+    finally:
+        await a.close()
+
+
 async def test_the_dashboard_fits_a_phone_screen(
     collab_server: ServerFactory, devwiki: dw.DevWiki, browser: Browser, alice: WikiUser
 ):
@@ -337,11 +389,12 @@ async def test_the_session_list_names_editors_unsaved_work_and_the_last_save(
         assert session["links"]["page"] == f"{devwiki.index}?title=Listed_session_page"
         assert session["links"]["history"] == f"{devwiki.index}?title=Listed_session_page&action=history"
         assert all(not e["readonly"] and e["connected_since"] <= snap["generated_at"] for e in session["editors"])
-        assert session["unsaved"] == {"changes": 0, "oldest_at": None, "oldest_age_s": None, "authors": []}
+        assert session["unsaved"] == {"changes": 0, "chars": 0, "oldest_at": None, "oldest_age_s": None, "authors": []}
         a.append(title, " Alice.")
         snap = await watcher.wait_for(lambda s: unsaved_changes(s, title) > 0, "an unsaved change")
         session = row(snap, title)
         assert session is not None and session["unsaved"]["authors"] == ["Alice"]
+        assert session["unsaved"]["chars"] == len(" Alice.")
         assert session["unsaved"]["oldest_at"] <= snap["generated_at"]
         ack = await b.save(title)
         snap = await watcher.wait_for(lambda s: last_revid(s, title) == ack["revid"], "the save")
@@ -409,6 +462,60 @@ async def test_the_row_disappears_when_the_page_is_unloaded(collab_server: Serve
         await watcher.close()
 
 
+async def test_a_page_everybody_left_saved_leaves_the_list_before_it_unloads(
+    collab_server: ServerFactory, alice: WikiUser
+):
+    title = "Left and saved watched page"
+    server = collab_server(admin_token=TOKEN, unload_idle_s=600)
+    watcher = await AdminWatcher(server.url, token=TOKEN).connect()
+    client = await PyClient(server.url, cookie=alice.cookie_header()).connect()
+    try:
+        await client.join(title)
+        await watcher.wait_for(lambda s: editor_names(s, title) == ["Alice"], "Alice")
+        client.append(title, "Written.")
+        await client.save(title)
+        await client.leave(title)
+        snap = await watcher.wait_for(lambda s: row(s, title) is None, "the row to go away")
+        assert snap["totals"]["pages"] == 0
+    finally:
+        await client.close()
+        await watcher.close()
+
+
+async def test_the_unsaved_text_api_gives_the_diff_to_admins_only(
+    collab_server: ServerFactory, admin: WikiUser, alice: WikiUser
+):
+    title = "Diffed session page"
+    admin.edit(title, "Line one.\nLine two.")
+    server = collab_server(admin_token=TOKEN, **QUIET)
+    client = await PyClient(server.url, cookie=alice.cookie_header()).connect()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    url = server.url + "/api/sessions/diff"
+    try:
+        await client.join(title)
+        client.append(title, " And more.")
+        await client.wait_until(lambda: str(client.pages[title]).endswith("more."), what="the text")
+        for _ in range(100):  # the server applies the update a moment after the client sent it
+            body = http().get(url, params={"title": title}, headers=auth, timeout=30).json()
+            if body.get("chars"):
+                break
+            await asyncio.sleep(0.05)
+        assert body["chars"] == len(" And more.") and body["title"] == title and body["base_revid"]
+        assert body["diff"].splitlines()[2:] == ["@@ -1,2 +1,2 @@", " Line one.", "-Line two.", "+Line two. And more."]
+        assert http().get(url, params={"title": title}, timeout=30).status_code == 403
+        assert (
+            http().get(url, params={"title": title}, headers={"Cookie": alice.cookie_header()}, timeout=30).status_code
+            == 403
+        )
+        assert http().get(url, params={"title": "Not open here"}, headers=auth, timeout=30).status_code == 404
+        assert http().get(url, headers=auth, timeout=30).status_code == 400
+        page = http().get(server.url + "/admin/diff", params={"title": title}, headers=auth, timeout=30)
+        assert page.status_code == 200 and '<span class="add">+Line two. And more.</span>' in page.text
+        assert http().get(server.url + "/admin/diff", params={"title": title}, timeout=30).status_code == 403
+    finally:
+        await client.close()
+
+
 # ---- actions ---------------------------------------------------------------------------------------------------
 async def test_end_session_saves_then_disconnects_everyone(
     collab_server: ServerFactory, alice: WikiUser, bob: WikiUser, admin: WikiUser
@@ -430,8 +537,8 @@ async def test_end_session_saves_then_disconnects_everyone(
             status = await client.wait_status(title, "removed")
             assert "Admin" in status["message"] and str(result["revid"]) in status["message"]
             assert status["code"] == "kicked"
-        snap = await watcher.wait_for(lambda s: editor_names(s, title) == [], "nobody left")
-        assert last_revid(snap, title) == result["revid"]
+        # Everybody gone and the text saved: the page leaves the list (before it unloads from memory).
+        await watcher.wait_for(lambda s: row(s, title) is None, "the row to go away")
         assert any(x["action"] == "end_session" and x["admin"] == "Admin" for x in watcher.actions)
     finally:
         await a.close()
@@ -511,7 +618,8 @@ async def test_collab_sessions_prints_the_table(collab_server: ServerFactory, al
         assert done.returncode == 0, done.stderr
         out = done.stdout
         assert title in out and "Alice" in out and "Bob" in out
-        assert "1 page" in out and "2 editors" in out
+        assert "1 page ·" in out and "2 editors" in out and "5 characters unsaved (1 page)" in out, out
+        assert "5 characters changed" in out
     finally:
         await a.close()
         await b.close()
@@ -558,3 +666,40 @@ async def test_collab_sessions_watch_refreshes_when_an_editor_joins(collab_serve
         await client.close()
         proc.terminate()
         await proc.wait()
+
+
+# ---- the demo ----------------------------------------------------------------------------------------------------
+def _free_demo_port() -> int:
+    """A TCP port whose next port is a free UDP port too (the demo's RC feed listens on port + 1)."""
+    for _ in range(50):
+        port = free_port()
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                udp.bind(("127.0.0.1", port + 1))
+        except OSError:
+            continue
+        return port
+    raise AssertionError("no free port pair for the demo")
+
+
+def _run(command: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, capture_output=True, text=True, env=CLI_ENV, timeout=timeout)
+
+
+async def test_the_demo_prints_a_collab_sessions_command_that_works(tmp_path: Path) -> None:
+    """`make demo`'s printed `collab sessions` command works against the demo, as printed."""
+    demo = collab_cli("demo", "--dir", str(tmp_path / "demo"), "--wiki-port", str(free_port()))
+    demo += ["--port", str(_free_demo_port())]
+    started = await asyncio.to_thread(_run, demo, 600)
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        lines = [line.strip() for line in started.stdout.splitlines() if " sessions --server " in line]
+        assert len(lines) == 1, started.stdout
+        command = shlex.split(lines[0].split(":", 1)[1])  # "Live sessions (admins):  <command>"
+        assert "--token" in command and len(command[command.index("--token") + 1].encode()) >= 32
+        listed = await asyncio.to_thread(_run, command, 60)
+        assert listed.returncode == 0, listed.stderr
+        assert "0 pages" in listed.stdout and "0 editors" in listed.stdout, listed.stdout
+    finally:
+        stopped = await asyncio.to_thread(_run, [*demo, "--stop"], 120)
+        assert stopped.returncode == 0, stopped.stderr

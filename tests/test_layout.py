@@ -14,6 +14,7 @@ ADAPTER_UNITS = {
     "test_cluster_codec": COLLAB / "cluster" / "codec.py",
     "test_mediawiki": COLLAB / "mediawiki" / "access.py",
     "test_admin_auth": COLLAB / "admin" / "auth.py",
+    "test_admin_sessions": COLLAB / "admin" / "sessions.py",
     "test_mediawiki_total": COLLAB / "mediawiki" / "editor.py",
 }
 

@@ -163,11 +163,13 @@ def render(snapshot: dict[str, Any]) -> Group:
         (_plural(t["editors"], "editor"), "bold"),
         f" ({t['users']} {'person' if t['users'] == 1 else 'people'})",
         " · ",
-        (_plural(t["unsaved_changes"], "unsaved change"), "bold"),
+        (_plural(t["unsaved_chars"], "character") + " unsaved", "bold"),
+        f" ({_plural(t['unsaved_pages'], 'page')})",
         f" · {t['saving']} saving · ",
         (_plural(t["errors"], "error"), "bold red" if t["errors"] else "bold"),
-        f" · {t['outside_merges']} outside edits merged · {t['conflicts']} conflicts",
-        f" · last hour: {t['edits_last_hour']} edits, {t['saves_last_hour']} saves · node {snapshot['node']}",
+        f" · {_plural(t['outside_merges'], 'outside edit')} merged · {_plural(t['conflicts'], 'conflict')}",
+        f" · last hour: {_plural(t['edits_last_hour'], 'edit')}, {_plural(t['saves_last_hour'], 'save')}",
+        f" · node {snapshot['node']}",
     )
     table = Table(expand=False, show_lines=True)
     for column in ("Page", "Editors", "Unsaved", "Last save", "Outside / conflicts", "Last error", "Node"):
@@ -180,7 +182,8 @@ def render(snapshot: dict[str, Any]) -> Group:
             for e in s["editors"]
         )
         u = s["unsaved"]
-        unsaved = f"{u['changes']}" + (f", oldest {_ago(now + skew - u['oldest_at'])}" if u["oldest_at"] else "")
+        unsaved = _plural(u["chars"], "character") + " changed"
+        unsaved += f", oldest {_ago(now + skew - u['oldest_at'])}" if u["oldest_at"] else ""
         if u["authors"]:
             unsaved += f"\nby {', '.join(u['authors'])}"
         if s["saving"]:

@@ -1,5 +1,9 @@
 """The admins' live view: the ``/admin`` Socket.IO namespace, the ``/admin`` page, ``GET /api/sessions``.
 
+``GET /api/sessions/diff?title=<page>`` (JSON) and ``GET /admin/diff?title=<page>`` (a page, linked from
+the dashboard's rows) show the unsaved text: the unified diff from the last revision to the live text of a
+page open on this node.
+
 Who may look is decided by :mod:`collab.admin.auth`; non-admins get 403 (JSON), a refused namespace
 connection, or a clear HTML page. What they see is built by :mod:`collab.admin.sessions`.
 
@@ -30,7 +34,7 @@ from ..origins import same_origin
 from ..protocol import error
 from ..tasks import TaskSet
 from .auth import Admin, AdminAuth, bearer_token
-from .sessions import SessionView
+from .sessions import SessionView, changed_chars, unified_diff
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +216,8 @@ class AdminHub(Observer):
         app.router.add_get("/admin", self.dashboard)
         app.router.add_get("/admin/admin.js", self.script)
         app.router.add_get("/api/sessions", self.api_sessions)
+        app.router.add_get("/api/sessions/diff", self.api_diff)
+        app.router.add_get("/admin/diff", self.diff_page)
 
     async def _identify(self, request: web.Request) -> Admin:
         return await self.auth.identify(
@@ -233,6 +239,60 @@ class AdminHub(Observer):
         log.debug("admin api=sessions admin=%s via=%s", admin.name, admin.via)
         return web.json_response(await self.view.full_snapshot(), headers={"Cache-Control": "no-store"})
 
+    async def _unsaved_diff(self, request: web.Request) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, JSON body) of the unsaved-text diff the request asks for, after checking it is an admin's."""
+        try:
+            admin = await self._identify(request)
+        except NotAuthorized as exc:
+            return 403, error("forbidden", exc.message)
+        except Refused as exc:
+            return 429, error(exc.code, exc.message)
+        except WikiError as exc:
+            return 503, error("wikiunavailable", f"cannot ask the wiki: {exc.message}")
+        title = request.query.get("title", "")
+        if not title:
+            return 400, error("badrequest", "pass the page as ?title=<page title>")
+        found = self.view.unsaved_text(title)
+        if found is None:
+            return 404, error("notfound", f"no open session of {title!r} on this node ({self.view.node})")
+        revid, old, new = found
+        log.info("admin diff page=%r admin=%s via=%s", title, admin.name, admin.via)
+        # difflib is quadratic at worst on a large page: off the event loop (the texts were read on it).
+        diff = await asyncio.to_thread(unified_diff, title, revid, old, new)
+        return 200, {"title": title, "base_revid": revid, "chars": changed_chars(old, new), "diff": diff}
+
+    async def api_diff(self, request: web.Request) -> web.Response:
+        """``GET /api/sessions/diff?title=``: ``{"title", "base_revid", "chars", "diff"}`` (a unified diff)."""
+        status, body = await self._unsaved_diff(request)
+        return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})
+
+    async def diff_page(self, request: web.Request) -> web.Response:
+        """``GET /admin/diff?title=``: the unsaved text's diff as a page (removed lines red, added green)."""
+        status, body = await self._unsaved_diff(request)
+        if status != 200:
+            hint = status in (403, 429)  # the others (no such session, no title) are not about logging in
+            return self._refusal(status, "Cannot show the unsaved text", body["error"]["message"], login_hint=hint)
+        title = html.escape(body["title"])
+        lines = []
+        for line in body["diff"].splitlines():
+            cls = (
+                "add" if line.startswith("+") else "del" if line.startswith("-") else "hunk" if line[:2] == "@@" else ""
+            )
+            lines.append(f'<span class="{cls}">{html.escape(line)}</span>' if cls else html.escape(line))
+        text = "\n".join(lines) if lines else "(no difference: everything is published)"
+        page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Unsaved text of {title} · MediaWiki Collab</title>
+<style>body{{font:15px/1.5 system-ui,sans-serif;margin:1.5rem;color:#202122}} h1{{font-size:1.2rem}}
+pre{{font:13px/1.45 ui-monospace,monospace;background:#f8f9fa;border:1px solid #c8ccd1;padding:.75rem;
+white-space:pre-wrap;word-break:break-word}} .add{{background:#d5fdf4}} .del{{background:#fee7e6}}
+.hunk{{color:#72777d}}</style></head>
+<body><h1>Unsaved text of {title}</h1>
+<p>From revision {body["base_revid"] or "(none: a new page)"} to the live text:
+{body["chars"]} character{"" if body["chars"] == 1 else "s"} changed.</p>
+<pre id="diff">{text}</pre></body></html>"""
+        return web.Response(text=page, content_type="text/html", headers=PAGE_HEADERS)
+
     async def dashboard(self, request: web.Request) -> web.StreamResponse:
         """``GET /admin``: the live dashboard for admins, a clear 403 page for everyone else."""
         try:
@@ -249,8 +309,8 @@ class AdminHub(Observer):
     async def script(self, request: web.Request) -> web.StreamResponse:
         return web.FileResponse(STATIC_DIR / "admin.js", headers={"Cache-Control": "no-cache"})
 
-    def _refusal(self, status: int, heading: str, message: str) -> web.Response:
-        login = self.view.page_url("Special:UserLogin")
+    def _refusal(self, status: int, heading: str, message: str, *, login_hint: bool = True) -> web.Response:
+        hint = self._login_hint()
         body = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(heading)} · MediaWiki Collab</title>
@@ -258,12 +318,16 @@ class AdminHub(Observer):
 h1{{font-size:1.4rem}} code{{background:#eaecf0;padding:0 .25rem}}</style></head>
 <body><h1>{html.escape(heading)}</h1>
 <p>{html.escape(message)}.</p>
-<p>The session dashboard is for wiki administrators (members of the group
+{hint if login_hint else ""}</body></html>"""
+        return web.Response(status=status, text=body, content_type="text/html", headers=PAGE_HEADERS)
+
+    def _login_hint(self) -> str:
+        login = self.view.page_url("Special:UserLogin")
+        return f"""<p>The session dashboard is for wiki administrators (members of the group
 <code>{html.escape(self.auth.group)}</code>). <a href="{html.escape(login)}">Log in to the wiki</a>
 with such an account in this browser, then reload this page.</p>
 <p>Scripts use the admin token instead: <code>Authorization: Bearer &lt;token&gt;</code>
-(<code>collab sessions --token</code>).</p></body></html>"""
-        return web.Response(status=status, text=body, content_type="text/html", headers=PAGE_HEADERS)
+(<code>collab sessions --token</code>).</p>"""
 
 
 class AdminNamespace(socketio.AsyncNamespace):  # type: ignore[misc]

@@ -5,19 +5,27 @@ store (the last save before this room was loaded) and the editors' connections. 
 the dashboard, ``GET /api/sessions`` and ``collab sessions``)::
 
     {"generated_at": <epoch s>, "node": "host:port",
-     "totals": {"pages", "editors", "users", "connections", "unsaved_changes", "unsaved_pages", "saving",
+     "totals": {"pages", "editors", "users", "connections", "unsaved_changes", "unsaved_chars", "unsaved_pages",
+                "saving",
                 "errors", "outside_merges", "conflicts", "edits_last_hour", "saves_last_hour"},
      "history": {"step_s": 60, "start": <epoch s of the first minute>, "edits": [60 ints], "saves": [60 ints]},
-     "sessions": [{"title", "node", "links": {"page", "history"},
+     "sessions": [{"title", "node", "links": {"page", "history", "unsaved_diff"},
                    "editors": [{"sid", "user", "readonly", "connected_since", "last_active", "idle_s"}],
-                   "unsaved": {"changes", "oldest_at", "oldest_age_s", "authors"},
+                   "unsaved": {"changes", "chars", "oldest_at", "oldest_age_s", "authors"},
                    "saving", "base_revid",
                    "last_save": {"revid", "diff", "timestamp", "coauthors"} | null,
                    "saves", "outside_merges", "conflicts", "last_error"}]}
+
+``unsaved.changes`` counts the updates editors sent (about one per keystroke); ``unsaved.chars`` is what the
+dashboard shows: the characters changed since the last revision, measured as the span between the texts'
+common prefix and suffix (exact for one edit, an upper bound for edits far apart; linear time, no diff).
+Pages are listed while someone edits them or they hold unsaved text: a page everybody left, saved, is
+gone from the list at once, not when it is unloaded from memory a while later (``--unload-idle-s``).
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -29,6 +37,7 @@ from ..commit import CommitManager
 from ..registry import Registry
 from ..room import PageRoom
 from ..store import Store
+from ..textdiff import common_prefix, common_suffix
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +94,26 @@ class RateSeries:
         return first * 60, [self._counts.get(m, 0) for m in range(first, last + 1)]
 
 
+def changed_chars(old: str, new: str) -> int:
+    """Characters changed between two texts: the longer side of the span between their common prefix and suffix."""
+    start = common_prefix(old, new)
+    end = common_suffix(old[start:], new[start:])
+    return max(len(old) - start - end, len(new) - start - end)
+
+
+def unified_diff(title: str, revid: int | None, old: str, new: str) -> str:
+    """The unified diff (3 lines of context) from the last revision's text to the live text."""
+    lines = difflib.unified_diff(
+        old.splitlines(),
+        new.splitlines(),
+        fromfile=f"{title} (revision {revid})" if revid is not None else f"{title} (not on the wiki yet)",
+        tofile=f"{title} (live, unsaved)",
+        n=3,
+        lineterm="",
+    )
+    return "\n".join(lines)
+
+
 def _totals(sessions: list[dict[str, Any]], connections: int, edits: int, saves: int) -> dict[str, int]:
     return {
         "pages": len({s["title"] for s in sessions}),
@@ -92,6 +121,7 @@ def _totals(sessions: list[dict[str, Any]], connections: int, edits: int, saves:
         "users": len({e["user"] for s in sessions for e in s["editors"]}),
         "connections": connections,
         "unsaved_changes": sum(s["unsaved"]["changes"] for s in sessions),
+        "unsaved_chars": sum(s["unsaved"]["chars"] for s in sessions),
         "unsaved_pages": sum(1 for s in sessions if s["unsaved"]["changes"]),
         "saving": sum(1 for s in sessions if s["saving"]),
         "errors": sum(1 for s in sessions if s["last_error"]),
@@ -148,6 +178,7 @@ class SessionView:
         sessions = [
             self._row(room, sorted(by_title.get(title, []), key=lambda e: (e["user"], e["connected_since"])), now, mono)
             for title, room in sorted(self.registry.rooms.items())
+            if title in by_title or self.commits.pending(room)  # left and saved: waits to unload, nothing to do
         ]
         start, edits = self.edits.window(now)
         _, saves = self.saves.window(now)
@@ -158,6 +189,13 @@ class SessionView:
             "history": {"step_s": 60, "start": start, "edits": edits, "saves": saves},
             "sessions": sessions,
         }
+
+    def unsaved_text(self, title: str) -> tuple[int | None, str, str] | None:
+        """(the last revision's id, its text, the live text) of an open page on this node; None if not open."""
+        room = self.registry.rooms.get(title)
+        if room is None:
+            return None
+        return room.base.revid, room.base.text, room.current_text()
 
     async def full_snapshot(self) -> dict[str, Any]:
         """The snapshot with every node's sessions (cluster mode), totals over all of them."""
@@ -200,10 +238,15 @@ class SessionView:
         return {
             "title": title,
             "node": self.node,
-            "links": {"page": self.page_url(title), "history": self.page_url(title, action="history")},
+            "links": {
+                "page": self.page_url(title),
+                "history": self.page_url(title, action="history"),
+                "unsaved_diff": f"/admin/diff?title={quote(title)}",  # on this collab server (the node's own)
+            },
             "editors": editors,
             "unsaved": {
                 "changes": contributions.changes,
+                "chars": changed_chars(room.base.text, room.current_text()),
                 "oldest_at": None if oldest_at is None else round(oldest_at, 3),
                 "oldest_age_s": None if oldest_at is None else round(max(0.0, now - oldest_at), 1),
                 "authors": list(contributions.authors),

@@ -21,9 +21,11 @@
  * @typedef {Object} Session one open page
  * @property {string} title
  * @property {string} node
- * @property {{page: string, history: string}} links
+ * @property {{page: string, history: string, unsaved_diff?: string}} links `unsaved_diff`: this server's page
+ *   showing the diff from the last revision to the live text
  * @property {Editor[]} editors
- * @property {{changes: number, oldest_at: number|null, oldest_age_s: number|null, authors: string[]}} unsaved
+ * @property {{changes: number, chars?: number, oldest_at: number|null, oldest_age_s: number|null, authors: string[]}} unsaved
+ *   `changes`: updates received (about one per keystroke); `chars`: characters changed since the last revision
  * @property {boolean} saving
  * @property {number|null} base_revid
  * @property {{revid: number, diff: string, timestamp: string|null, coauthors: string[]}|null} last_save
@@ -40,6 +42,7 @@
  * @property {number} users
  * @property {number} connections
  * @property {number} unsaved_changes
+ * @property {number} [unsaved_chars]
  * @property {number} unsaved_pages
  * @property {number} saving
  * @property {number} errors

@@ -55,6 +55,36 @@ function ago (seconds) {
   return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`
 }
 
+/**
+ * `1 page`, `2 pages`: the count and the word that goes with it.
+ * @param {number} n
+ * @param {string} one
+ * @param {string} [many] default: `one` + "s"
+ */
+export function plural (n, one, many) {
+  return `${n} ${n === 1 ? one : (many || one + 's')}`
+}
+
+/**
+ * The word alone (the count shown apart, e.g. in a tile).
+ * @param {number} n
+ * @param {string} one
+ * @param {string} [many]
+ */
+const word = (n, one, many) => plural(n, one, many).slice(String(n).length + 1)
+
+/**
+ * The end-session question: how many editors it disconnects, in words.
+ * @param {string} title
+ * @param {number} editors
+ */
+export function endSessionQuestion (title, editors) {
+  const who = editors === 0
+    ? 'nobody is connected'
+    : editors === 1 ? 'its one editor is disconnected' : `all ${editors} editors are disconnected`
+  return `End the session on “${title}”? The text is saved first, then ${who}.`
+}
+
 /** @param {number} epoch seconds */
 function clock (epoch) {
   return new Date(epoch * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
@@ -86,7 +116,7 @@ function cellSignature (name, s) {
   switch (name) {
     case 'title': return JSON.stringify([s.title, s.links, s.base_revid])
     case 'editors': return JSON.stringify(s.editors.map((e) => [e.sid, e.user, e.readonly, e.connected_since, e.last_active]))
-    case 'unsaved': return JSON.stringify([s.unsaved, s.saving])
+    case 'unsaved': return JSON.stringify([s.unsaved, s.saving, s.links.unsaved_diff])
     case 'lastsave': return JSON.stringify(s.last_save)
     case 'merges': return `${s.outside_merges}/${s.conflicts}`
     case 'error': return s.last_error || ''
@@ -160,7 +190,10 @@ export function createDashboard ({ onAction }) {
       }
       case 'unsaved': {
         const u = s.unsaved
-        return [el('b', { class: 'unsaved-count' }, String(u.changes)), ' changes',
+        const chars = u.chars === undefined ? u.changes : u.chars // a node of an older version: its count
+        return [el('b', { class: 'unsaved-count' }, String(chars)),
+          el('span', { class: 'unsaved-word' }, ` ${word(chars, 'character')} changed`),
+          chars && s.links.unsaved_diff ? el('small', {}, ' · ', link(s.links.unsaved_diff, 'see the unsaved text', 'unsaved-diff')) : null,
           el('br'),
           el('small', { class: 'unsaved-age', 'data-at': u.oldest_at === null ? '' : String(u.oldest_at) },
             u.oldest_at === null ? 'all saved' : `oldest ${ago(serverNow() - u.oldest_at)}`),
@@ -186,8 +219,7 @@ export function createDashboard ({ onAction }) {
           el('button', { class: 'save-now', onclick: () => onAction('save_now', { title: s.title }, `Save “${s.title}” to the wiki now?`) }, 'Save now'),
           el('button', {
             class: 'end-session danger',
-            onclick: () => onAction('end_session', { title: s.title },
-              `End the session on “${s.title}”? The text is saved first, then all ${s.editors.length} editor(s) are disconnected.`)
+            onclick: () => onAction('end_session', { title: s.title }, endSessionQuestion(s.title, s.editors.length))
           }, 'End session')]
     }
     return []
@@ -277,11 +309,18 @@ export function createDashboard ({ onAction }) {
   function render (snap) {
     const t = snap.totals
     $('node').textContent = snap.node
+    const unsaved = t.unsaved_chars === undefined ? t.unsaved_changes : t.unsaved_chars
     $('t-pages').textContent = String(t.pages)
+    $('l-pages').textContent = `${word(t.pages, 'page')} open`
     $('t-editors').textContent = String(t.editors)
-    $('t-users').textContent = t.users === 1 ? '1 person' : `${t.users} people`
-    $('t-unsaved').textContent = String(t.unsaved_changes)
-    $('t-unsaved-pages').textContent = String(t.unsaved_pages)
+    $('l-editors').textContent = word(t.editors, 'editor')
+    $('t-users').textContent = plural(t.users, 'person', 'people')
+    $('t-unsaved').textContent = String(unsaved)
+    $('l-unsaved').textContent = `${word(unsaved, 'character')} unsaved`
+    $('t-unsaved-pages').textContent = `on ${plural(t.unsaved_pages, 'page')}`
+    $('l-errors').textContent = `${word(t.errors, 'page')} with errors`
+    $('l-merges').textContent = `outside ${word(t.outside_merges, 'edit')} merged`
+    $('l-conflicts').textContent = `${word(t.conflicts, 'conflict')} handled`
     $('t-saving').textContent = String(t.saving)
     $('t-errors').textContent = String(t.errors)
     $('tile-errors').classList.toggle('alert', t.errors > 0)
