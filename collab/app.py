@@ -46,6 +46,7 @@ from .registry import Registry
 from .relay import Relay
 from .session import Sessions
 from .sio import SocketIOServer, SocketIOWire, StaleMessageFilter, check_internals, socketio_server
+from .staticfiles import StaticFiles
 from .store import SQLiteStore, Store
 from .tasks import TaskSet
 from .titles import check_title, normalise_title
@@ -220,7 +221,7 @@ class Service:
         self.app.router.add_get("/api/pages/{title:.+}/revisions", self.page_revisions)
         self.app.router.add_get("/", self.index)
         if STATIC_DIR.is_dir():
-            self.app.router.add_static("/static/", STATIC_DIR, append_version=False)
+            StaticFiles(STATIC_DIR).add_routes(self.app)  # hashed bundle: compressed, cached for a year
 
     async def start(self) -> None:
         """Log in to the wiki and start background work.

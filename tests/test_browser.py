@@ -239,6 +239,37 @@ async def test_collab_1_opens_collaborative_mode_and_leaving_returns_the_current
     await expect(alice.page.locator("#collab-start")).to_be_visible()
 
 
+async def test_the_classic_edit_page_never_fetches_the_bundle_and_edit_together_gets_it_compressed_and_immutable(
+    wiki_server: WikiServerFactory, wiki_browser: WikiBrowserFactory, admin: WikiUser
+):
+    title = "Browser load cost"
+    admin.edit(title, "Classic text.")
+    server = wiki_server(**QUIET)
+    alice = await wiki_browser(dw.ALICE)
+    requested: list[str] = []
+    alice.page.on("request", lambda request: requested.append(request.url))
+
+    # The plain edit page: the tiny loader and its "Edit together" button, never the bundle.
+    await alice.open_edit(title)
+    await alice.page.wait_for_load_state("networkidle")
+    loaders = [url for url in requested if url.startswith(f"{server.url}/static/loader.js")]
+    assert loaders, requested
+    assert not [url for url in requested if "/static/collab" in url], requested
+    await alice.page.fill("#wpTextbox1", "Classic text, classic editor.")
+    assert not [url for url in requested if "/static/collab" in url], requested
+
+    # The click fetches it once, by its content-hashed name, compressed, cached for a year.
+    async with alice.page.expect_response(re.compile(r"/static/collab\.[0-9a-f]{16}\.js$")) as bundle:
+        await alice.start_collab()
+    response = await bundle.value
+    headers = await response.all_headers()
+    assert response.status == 200
+    assert headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert headers["content-encoding"] in ("br", "gzip")  # Chromium offers brotli over https only
+    assert len([url for url in requested if "/static/collab" in url]) == 1, requested
+    assert await editor_text(alice.page) == "Classic text."
+
+
 async def test_leaving_collaborative_mode_saves_first_so_a_classic_save_holds_every_text_once(
     wiki_server: WikiServerFactory, wiki_browser: WikiBrowserFactory, admin: WikiUser
 ):

@@ -3,10 +3,16 @@
  * MediaWiki Collab loader: the one script a wiki admin installs (as a gadget, or from
  * MediaWiki:Common.js with mw.loader.load('https://COLLAB-SERVER/static/loader.js')).
  *
- * On the edit page (action=edit or action=submit) it loads the client bundle from the same server
- * (<server>/static/collab.js) and calls MediaWikiCollab.startWikiEditor({serverUrl: <server>}).
+ * On the edit page (action=edit or action=submit) it puts an "Edit together" button before the textarea;
+ * only when collaborative mode starts (that click, or `collab=1` in the URL) does it load the client
+ * bundle from the same server and call MediaWikiCollab.startWikiEditor({serverUrl: <server>, open: true}),
+ * whose own switch bar then replaces this button. The classic editor thus never downloads the bundle.
  * Anywhere else it does nothing. Served as-is (not bundled): plain ES5, so ResourceLoader accepts it
  * as a gadget too.
+ *
+ * The bundle's name is content-hashed (collab.<hash>.js, cached by browsers for a year): client-js/build.mjs
+ * writes it into the BUNDLE line of the copy the server serves. A copy pasted from the source keeps the
+ * plain collab.js, which browsers revalidate on every load.
  *
  * The server's base URL comes from, in order:
  *   1. window.MediaWikiCollabServer or mw.config 'wgCollabServer' (needed when the loader's code is
@@ -18,6 +24,7 @@
   'use strict';
 
   var LOADER_PATH = /\/static\/loader\.js(?:[?#].*)?$/;
+  var BUNDLE = 'collab.js';
 
   /** @typedef {{config: {get: (key: string) => any}, loader?: {using?: (m: string[]) => {then: Function}}}} Mw */
   /** @typedef {{startWikiEditor: Function}} Collab */
@@ -64,9 +71,11 @@
     return action === 'edit' || action === 'submit';
   }
 
-  function start() {
+  /** @param {HTMLElement} bar the loader's own switch bar, replaced by the bundle's */
+  function start(bar) {
     try {
-      /** @type {Collab} */ (win.MediaWikiCollab).startWikiEditor({ serverUrl: serverUrl }); // set by collab.js
+      bar.parentNode && bar.parentNode.removeChild(bar);
+      /** @type {Collab} */ (win.MediaWikiCollab).startWikiEditor({ serverUrl: serverUrl, open: true }); // set by collab.js
     } catch (e) {
       if (window.console) {
         window.console.error('MediaWiki Collab: could not start', e);
@@ -74,16 +83,24 @@
     }
   }
 
-  function loadBundle() {
+  /**
+   * @param {HTMLElement} bar
+   * @param {HTMLButtonElement} button
+   */
+  function loadBundle(bar, button) {
     if (win.MediaWikiCollab) {
-      start();
+      start(bar);
       return;
     }
     var script = document.createElement('script');
-    script.src = serverUrl + '/static/collab.js';
+    script.src = serverUrl + '/static/' + BUNDLE;
     script.async = true;
-    script.onload = start;
+    script.onload = function () {
+      start(bar);
+    };
     script.onerror = function () {
+      button.disabled = false;
+      button.textContent = 'Edit together';
       if (window.console) {
         window.console.warn('MediaWiki Collab: could not load ' + script.src);
       }
@@ -91,24 +108,56 @@
     document.head.appendChild(script);
   }
 
+  /** Put "Edit together" where the bundle's switch bar goes (client-js/src/wiki.js), and wait for a click. */
+  function offer() {
+    var textarea = document.getElementById('wpTextbox1');
+    if (!document.getElementById('editform') || !textarea || !textarea.parentNode) {
+      return;
+    }
+    var anchor = (textarea.closest && textarea.closest('.wikiEditor-ui')) || textarea;
+    var bar = document.createElement('div');
+    bar.className = 'collab-switch';
+    bar.style.margin = '0.5em 0';
+    var button = document.createElement('button');
+    button.type = 'button';
+    button.id = 'collab-start';
+    button.className = 'mw-ui-button cdx-button';
+    button.textContent = 'Edit together';
+    button.title = 'Edit this page in real time with everyone else who has it open';
+    bar.appendChild(button);
+    /** @type {Node} */ (anchor.parentNode).insertBefore(bar, anchor);
+    var begin = function () {
+      if (button.disabled) {
+        return;
+      }
+      button.disabled = true;
+      button.textContent = 'Loading\u2026';
+      // mw.util builds the page URL after a save; the edit page has it, gadgets may not yet.
+      var mw = /** @type {Mw} */ (win.mw); // isEditPage() found it
+      var load = function () {
+        loadBundle(bar, button);
+      };
+      if (mw.loader && mw.loader.using) {
+        mw.loader.using(['mediawiki.util']).then(load, load);
+      } else {
+        load();
+      }
+    };
+    button.addEventListener('click', begin);
+    if (/[?&]collab=1(?:&|#|$)/.test(window.location.search)) {
+      begin();
+    }
+  }
+
   function whenReady() {
     if (win.__mediaWikiCollabLoaded) {
       return;
     }
     win.__mediaWikiCollabLoaded = true;
-    var go = function () {
-      // mw.util builds the page URL after a save; the edit page has it, gadgets may not yet.
-      var mw = /** @type {Mw} */ (win.mw); // isEditPage() found it
-      if (mw.loader && mw.loader.using) {
-        mw.loader.using(['mediawiki.util']).then(loadBundle, loadBundle);
-      } else {
-        loadBundle();
-      }
-    };
     if (document.readyState === 'loading') {
-      document.addEventListener('DOMContentLoaded', go);
+      document.addEventListener('DOMContentLoaded', offer);
     } else {
-      go();
+      offer();
     }
   }
 
