@@ -419,3 +419,62 @@ async def test_a_connection_the_server_closes_leaves_the_editor_read_only_with_t
     await wait_state(bob.page, "off")
     await expect(bob.page.locator("#wpTextbox1")).to_have_value("Text before. Bob typed.")
     await expect(bob.page.locator("#collab-notice")).to_contain_text("NOT saved")
+
+
+def watched(user: WikiUser, title: str) -> bool:
+    """Whether ``title`` is on ``user``'s watchlist (``list=watchlistraw`` with their own session)."""
+    result = user.call(action="query", list="watchlistraw", wrfromtitle=title, wrtotitle=title, wrlimit=1)
+    return any(entry["title"] == title for entry in result.get("watchlistraw", []))
+
+
+def unwatch(user: WikiUser, title: str) -> None:
+    """Take ``title`` off ``user``'s watchlist (a rerun of a test starts from the same state)."""
+    user.call(action="watch", unwatch=True, titles=title, token=user.token("watch"))
+
+
+async def set_watch_box(user: WikiBrowser, ticked: bool) -> None:
+    """Tick or untick the edit form's "Watch this page" (pre-ticked by some users' preferences)."""
+    await user.page.locator("#wpWatchthis").set_checked(ticked)
+
+
+async def test_alice_ticks_watch_this_page_and_after_her_save_the_page_is_on_her_watchlist(
+    wiki_server: WikiServerFactory, wiki_browser: WikiBrowserFactory, admin: WikiUser, alice: WikiUser
+):
+    title = "Browser watch on save"
+    admin.edit(title, "A page to watch.")
+    unwatch(alice, title)
+    assert not watched(alice, title)
+    wiki_server(**QUIET)
+    browser = await wiki_browser(dw.ALICE)
+    await browser.open_edit(title)
+    await browser.start_collab()
+    await set_watch_box(browser, True)
+    await type_at_end_of(browser.page, "A page to watch.", " Alice was here.")
+    await browser.page.click("#wpSave")
+    await browser.page.wait_for_url(lambda url: "action=edit" not in url, timeout=60_000)
+    assert admin.latest_revision(title)["content"] == "A page to watch. Alice was here."
+    assert watched(alice, title)
+
+
+async def test_a_save_by_bob_crediting_alice_watches_the_page_for_alice_who_ticked_the_box_not_for_bob(
+    wiki_server: WikiServerFactory, wiki_browser: WikiBrowserFactory, admin: WikiUser, alice: WikiUser, bob: WikiUser
+):
+    title = "Browser watch on a colleague's save"
+    admin.edit(title, "First line.\n\nSecond line.")
+    for user in (alice, bob):
+        unwatch(user, title)
+    wiki_server(**QUIET)
+    alice_browser, bob_browser = await asyncio.gather(wiki_browser(dw.ALICE), wiki_browser(dw.BOB))
+    for browser, ticked in ((alice_browser, True), (bob_browser, False)):
+        await browser.open_edit(title)
+        await browser.start_collab()
+        await set_watch_box(browser, ticked)
+    await type_at_end_of(alice_browser.page, "First line.", " Alice's words.")
+    await type_at_end_of(bob_browser.page, "Second line.", " Bob's words.")
+    await wait_editor_text(bob_browser.page, "First line. Alice's words.\n\nSecond line. Bob's words.")
+    await bob_browser.page.click("#wpSave")
+    await bob_browser.page.wait_for_url(lambda url: "action=edit" not in url, timeout=60_000)
+    # Alice, still editing, hears of the save and watches with her own session.
+    await expect(alice_browser.page.locator("body")).to_have_attribute("data-collab-watch", "watched", timeout=30_000)
+    assert watched(alice, title)
+    assert not watched(bob, title)

@@ -20,6 +20,7 @@ import { CollabConnection } from './connection.js'
 import { PageProvider, losesWorkOnUnload } from './page.js'
 import { collabEditor } from './editor.js'
 import { MAX_SAVE_SUMMARY_CHARS, TEXT_NAME } from './protocol.js'
+import { wantsWatch, watchPage } from './watch.js'
 
 /**
  * @typedef {Object} WikiEditor
@@ -247,6 +248,8 @@ export const startWikiEditor = ({ serverUrl, open } = { serverUrl: '' }) => {
   let hidden = []
   let saving = false
   let leaving = false
+  /** @type {Map<string, Promise<boolean>>} titles watched (or being watched) in this tab: once each */
+  const watching = new Map()
 
   /** @param {string} text shown in the switch bar (outside the editor: also after leaving); '' hides it */
   const say = (text) => {
@@ -254,10 +257,53 @@ export const startWikiEditor = ({ serverUrl, open } = { serverUrl: '' }) => {
     notice.hidden = !text
   }
 
+  /** @return {boolean} the form's "Watch this page" box is ticked */
+  const watchTicked = () => {
+    const box = document.getElementById('wpWatchthis')
+    return box instanceof HTMLInputElement && box.checked
+  }
+
+  /**
+   * Put the page on this user's watchlist (once per title in this tab), with the browser's own session;
+   * a failure is told in the editor, never thrown.
+   * @param {string} title
+   * @return {Promise<boolean>} false when the wiki did not watch it
+   */
+  const watch = (title) => {
+    const known = watching.get(title)
+    if (known) return known
+    const expiryBox = document.getElementById('wpWatchlistExpiry')
+    const expiry = expiryBox instanceof HTMLSelectElement || expiryBox instanceof HTMLInputElement
+      ? expiryBox.value
+      : undefined
+    body.dataset.collabWatch = 'pending'
+    const done = watchPage(apiUrl(mw), title, { expiry }).then(() => {
+      body.dataset.collabWatch = 'watched'
+      return true
+    }, (err) => {
+      watching.delete(title) // the next save tries again
+      body.dataset.collabWatch = 'failed'
+      const why = /** @type {Error} */ (err).message
+      if (editor) editor.announce(`Adding the page to your watchlist failed: ${why}`)
+      else say(`Adding the page to your watchlist failed: ${why}`)
+      return false
+    })
+    watching.set(title, done)
+    return done
+  }
+
+  /** @type {number|null} the revision a watch was last considered for */
+  let watchedRevid = null
+
   /** @param {import('./page.js').PageStatus} st */
   const onStatus = (st) => {
     body.dataset.collabState = st.state
     body.dataset.collabUnsaved = String(st.unsaved)
+    // A revision with this user's text was saved (by any editor's Save or by the server's timers).
+    if (st.state === 'saved' && st.saved && st.saved.revid !== watchedRevid && provider) {
+      watchedRevid = st.saved.revid
+      if (wantsWatch(st.saved, mw.config.get('wgUserName'), watchTicked())) watch(provider.title)
+    }
   }
 
   /**
@@ -313,6 +359,10 @@ export const startWikiEditor = ({ serverUrl, open } = { serverUrl: '' }) => {
     if (saveButton) saveButton.disabled = false
     if (ack.ok && provider) {
       const title = provider.title
+      // The editor's own Save honours the box as the classic editor does, also when nothing changed;
+      // the watch request must finish before the page is left; when it fails the editor stays, saying so.
+      const watched = !(watchTicked() && mw.config.get('wgUserName')) || await watch(title)
+      if (!provider || !watched) return ack
       teardown()
       window.location.href = pageUrl(mw, title)
     } else if (!ack.ok && editor) {
