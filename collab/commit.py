@@ -1,7 +1,9 @@
 """Commit policy: when what the editors write becomes ordinary wiki revisions.
 
 Per page: save after ``commit_idle_s`` of quiet, at least every ``commit_max_s`` while typing goes on,
-at once when the last editor leaves, and on shutdown. One save of a page at a time; a change that
+at once when an editor clicks Save or the last editor leaves, and on shutdown. A page not yet on the wiki is
+created only by a Save or the last leave, never by the idle or deadline timer while someone edits it (the log
+keeps its text meanwhile). One save of a page at a time; a change that
 arrives during a save schedules the next one. Every save carries ``baserevid``; what the wiki stores is
 read back and merged into the live document (MediaWiki may have merged, normalised or expanded text),
 so the document converges to the wiki while nothing typed meanwhile is lost.
@@ -163,7 +165,7 @@ class CommitManager:
         if state.idle is None:
             state.idle = self.clock.call_later(self.commit_idle_s, self._idle_over, room.title)
         if state.deadline is None:
-            state.deadline = self.clock.call_later(self.commit_max_s, self._due, room.title)
+            state.deadline = self.clock.call_later(self.commit_max_s, self._deadline_over, room.title)
 
     def _persist_authors(self, room: PageRoom) -> None:
         """Store the page's co-authors if they changed (a restart then credits them; it also resumes the page)."""
@@ -180,6 +182,19 @@ class CommitManager:
             state.idle = self.clock.call_later(self.commit_idle_s - quiet_for, self._idle_over, title)
             return
         state.idle = None
+        self._timer_due(title)
+
+    def _deadline_over(self, title: str) -> None:
+        self.page(title).deadline = None  # the next change arms it again if this round saves nothing
+        self._timer_due(title)
+
+    def _timer_due(self, title: str) -> None:
+        """The idle time or the deadline is over: save, unless that would create the page while it is edited."""
+        room = self.registry.rooms.get(title)
+        if room is not None and room.base.revid is None and self.editors.has_editors(title):
+            # A half-written new page must not go public on a pause: the editors create it with Save or by
+            # leaving. Without editors (a page resumed from the log after a restart) nobody is left to do so.
+            return
         self._due(title)
 
     def last_left(self, room: PageRoom) -> None:

@@ -66,8 +66,8 @@ OPTIONS: tuple[Option, ...] = (
         "File holding the bot password (else the `COLLAB_BOT_PASSWORD` environment variable).",
     ),
     Option("data_dir", "./collab-data", "Directory of the durable update log and co-author records."),
-    Option("commit_idle_s", 5.0, "Save a changed page after this many idle seconds.", float),
-    Option("commit_max_s", 30.0, "Save at least this often while typing goes on.", float),
+    Option("commit_idle_s", 60.0, "Save a changed page after this many idle seconds.", float),
+    Option("commit_max_s", 600.0, "Save at least this often while typing goes on.", float),
     Option("poll_s", 3.0, "Poll the wiki for outside edits of open pages every N seconds.", float),
     Option(
         "change_tag",

@@ -14,6 +14,7 @@ import pytest
 from collab.dev import devwiki as dw
 from tests.clients import PyClient
 from tests.plugins.server import CollabProcess, ServerFactory
+from tests.support.pages import unique_title
 from tests.wikiclient import WikiUser
 
 pytestmark = pytest.mark.asyncio
@@ -106,6 +107,49 @@ async def test_continuous_typing_makes_intermediate_revisions_and_leaving_a_fina
         revs = admin.api(action="query", prop="revisions", titles=title, rvprop="ids|user", rvlimit=50)
         bot_revs = [r for r in revs["query"]["pages"][0]["revisions"] if r["user"] == "SyncBot"]
         assert len(bot_revs) >= 3 and admin.read(title)[1] != first_rev
+    finally:
+        await a.close()
+
+
+async def test_a_new_page_is_not_created_by_the_timers_but_by_save(
+    collab_server: ServerFactory, admin: WikiUser, alice: WikiUser
+):
+    draft, control = unique_title("Commit new draft"), unique_title("Commit existing page")
+    admin.edit(control, "Start.")
+    server = collab_server(**FAST)
+    a, pd = await joined(server, alice, draft)
+    pc = await a.join(control)
+    await a.wait_until(lambda: pc.synced, what="initial sync")
+    try:
+        # Typing on both, past the deadline: the existing page is saved by the timers, the new one not.
+        for i in range(8):
+            a.append(draft, f" d{i}")
+            await a.flush()  # (the draft's change reaches the server before the control's)
+            a.append(control, f" c{i}")
+            await asyncio.sleep(0.5)  # the typist's pace, not a synchronisation
+        await a.flush()
+        since = len(pc.statuses)
+        await a.wait_status(control, "saved", since=since)  # its idle time is over, hence the draft's too
+        assert admin.read(draft) == ("", None)
+        assert not any(s["state"] in ("saving", "saved") for s in pd.statuses)
+        saved = await a.save(draft)
+        assert saved["ok"] and saved["revid"], saved
+        assert admin.read(draft) == (str(pd), saved["revid"])
+    finally:
+        await a.close()
+
+
+async def test_a_new_page_is_created_when_the_last_editor_leaves(
+    collab_server: ServerFactory, admin: WikiUser, alice: WikiUser
+):
+    draft = unique_title("Commit draft left")
+    server = collab_server(commit_idle_s=600, commit_max_s=600, poll_s=1)
+    a, _pd = await joined(server, alice, draft)
+    try:
+        a.append(draft, "Half written.")
+        await a.leave(draft)
+        await a.wait_until(lambda: admin.read(draft)[1] is not None, what="the page created on leaving")
+        assert admin.read(draft)[0] == "Half written."
     finally:
         await a.close()
 

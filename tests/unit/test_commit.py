@@ -185,6 +185,55 @@ async def test_the_last_editor_leaving_saves_at_once_and_the_page_unloads_later(
     assert "Leave" not in world.registry.rooms
 
 
+# ---- a page not yet on the wiki (issue 15) ------------------------------------------------------------
+
+
+async def test_a_new_page_is_not_created_by_the_timers_however_long_the_typing_or_the_pauses(world: World):
+    page = await world.open("Draft", text=None)
+    assert page.room.base.revid is None
+    for burst in range(3):
+        for second in range(int(MAX)):  # typing on past the deadline...
+            page.type("Alice", f"{burst}.{second} ")
+            await world.advance(1)
+        await world.advance(10 * MAX)  # ...then pauses far past the idle time
+    assert world.wiki.saves == [] and "Draft" not in world.wiki.pages
+    assert page.text.startswith("0.0 ")  # kept live (and in the log) meanwhile
+
+
+async def test_a_new_page_is_created_by_save(world: World):
+    page = await world.open("Saved draft", text=None)
+    page.type("Alice", "First words.")
+    await world.advance(2 * MAX)
+    revid = await world.commits.save_now(page.room, SaveOptions("new page"), user="Alice")
+    assert revid is not None and world.bot_saves("Saved draft") == ["First words."]
+    assert world.wiki.saves[0].summary.startswith("new page")
+    page.type("Alice", " More.")  # once it exists, the timers save it as any page
+    await world.advance(IDLE)
+    assert world.bot_saves("Saved draft") == ["First words.", "First words. More."]
+
+
+async def test_a_new_page_is_created_when_the_last_editor_leaves(world: World):
+    page = await world.open("Left draft", text=None)
+    page.type("Alice", "Half.")
+    await world.advance(2 * MAX)
+    world.editors.present.discard("Left draft")
+    world.commits.last_left(page.room)
+    await world.settle()
+    assert world.bot_saves("Left draft") == ["Half."]
+
+
+async def test_a_new_page_resumed_after_a_restart_with_nobody_editing_is_created_by_the_idle_timer(
+    world: World, restarts: list[World]
+):
+    # Its editors are gone (their leave happened while the process was down): nobody else would create it.
+    page = await world.open("Orphan draft", text=None)
+    page.type("Alice", "Kept.")
+    restarted = await world.restart()
+    restarts.append(restarted)
+    await restarted.advance(IDLE)
+    assert restarted.bot_saves("Orphan draft") == ["Kept."]
+
+
 async def test_an_unreachable_wiki_is_retried_with_growing_delays_and_the_page_stays_loaded(world: World):
     page = await world.open("Down")
     page.type("Alice", "Kept.")
