@@ -292,9 +292,8 @@ async def test_what_the_wiki_stored_differently_is_merged_back_into_the_live_tex
     assert page.text == "Intro.\nTrailing spaces\n" == world.wiki.text("Trim")
 
 
-async def test_text_typed_during_a_save_is_kept_and_credited_in_the_next_one(world: World):
-    page = await world.open("During")
-    page.type("Alice", "Before.")
+def hold_saves(world: World) -> tuple[asyncio.Event, Any]:
+    """Saves wait at the wiki until the returned event is set; also returns the wiki's own ``save``."""
     gate = asyncio.Event()
     original = world.wiki.save
 
@@ -303,6 +302,13 @@ async def test_text_typed_during_a_save_is_kept_and_credited_in_the_next_one(wor
         return await original(*args, **kwargs)
 
     world.wiki.save = slow_save  # type: ignore[method-assign]
+    return gate, original
+
+
+async def test_text_typed_during_a_save_is_kept_and_credited_in_the_next_one(world: World):
+    page = await world.open("During")
+    page.type("Alice", "Before.")
+    gate, original = hold_saves(world)
     saving = asyncio.ensure_future(world.commits.save_now(page.room))
     for _ in range(20):
         await asyncio.sleep(0)
@@ -501,14 +507,7 @@ async def test_the_wiki_merging_another_edit_into_our_save_is_still_recognised_a
 async def test_an_author_typing_before_and_during_a_save_is_credited_by_both_saves(world: World):
     page = await world.open("Both parts")
     page.type("Alice", "Before.")
-    gate = asyncio.Event()
-    original = world.wiki.save
-
-    async def slow_save(*args: Any, **kwargs: Any) -> int | None:
-        await gate.wait()
-        return await original(*args, **kwargs)
-
-    world.wiki.save = slow_save  # type: ignore[method-assign]
+    gate, original = hold_saves(world)
     saving = asyncio.ensure_future(world.commits.save_now(page.room))
     for _ in range(20):
         await asyncio.sleep(0)
